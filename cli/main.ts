@@ -1,0 +1,70 @@
+// The one `ingot` CLI: app commands (kernel/client), platform commands (orchestrator/client)
+// and the two that every process shares: `version` and `component`.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import yargs, { type Argv } from 'yargs';
+import { ComponentError, ConfigError, runComponentProcess } from '../kernel/component/mod.ts';
+import { kernelComponents, type ComponentLoader } from '../kernel/components.ts';
+import { UsageError } from './errors.ts';
+
+const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as {
+  version: string;
+};
+
+export function buildCli(argv: string[], components: Record<string, ComponentLoader> = kernelComponents): Argv {
+  return yargs(argv)
+    .scriptName('ingot')
+    .usage('$0 <command> [options]')
+    .command(
+      'version',
+      'Print the version of Ingot',
+      (y) => y.option('json', { type: 'boolean', describe: 'Print JSON', default: false }),
+      (args) => {
+        const info = { version: pkg.version, node: process.version };
+        console.log(args.json ? JSON.stringify(info) : `ingot ${info.version} (node ${info.node})`);
+      },
+    )
+    .command(
+      'component <name>',
+      'Run a kernel component (how every kernel process starts)',
+      (y) =>
+        y
+          .positional('name', { type: 'string', demandOption: true, describe: `One of: ${Object.keys(components).join(', ') || '(none)'}` })
+          .option('config', { type: 'string', demandOption: true, describe: 'The component config file (YAML)' }),
+      async (args) => {
+        const load = components[args.name];
+        if (!load) {
+          throw new UsageError(`unknown component "${args.name}"; known: ${Object.keys(components).join(', ') || '(none)'}`);
+        }
+        await runComponentProcess(await load(), args.config);
+      },
+    )
+    .demandCommand(1, 'name a command; see ingot --help')
+    .strict()
+    .help()
+    .alias('help', 'h')
+    .version(false)
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      throw err ?? new UsageError(msg);
+    });
+}
+
+/** Errors a user can act on print as one line; anything else is a bug and keeps its stack. */
+export function describeFailure(err: unknown): { line: string; bug: boolean } {
+  if (err instanceof UsageError || err instanceof ConfigError || err instanceof ComponentError) {
+    return { line: err.message, bug: false };
+  }
+  if (err instanceof Error && (err as { code?: unknown }).code !== undefined) return { line: err.message, bug: false };
+  return { line: err instanceof Error ? (err.stack ?? err.message) : String(err), bug: true };
+}
+
+export async function main(argv: string[], components?: Record<string, ComponentLoader>): Promise<void> {
+  try {
+    await buildCli(argv, components).parseAsync();
+  } catch (err) {
+    const { line } = describeFailure(err);
+    process.stderr.write(`ingot: ${line}\n`);
+    process.exit(1);
+  }
+}

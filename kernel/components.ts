@@ -1,0 +1,7 @@
+// The kernel components `ingot component <name>` can start, by folder name. Loaded lazily
+// so a process pulls in only its own component's code.
+import type { ComponentDefinition } from './component/mod.ts';
+
+export type ComponentLoader = () => Promise<ComponentDefinition>;
+
+export const kernelComponents: Record<string, ComponentLoader> = {};
