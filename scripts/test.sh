@@ -16,8 +16,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 for suite in "${suites[@]}"; do
-  [[ -d "test/$suite" ]] || { echo "test.sh: no suite test/$suite" >&2; exit 2; }
-  files=$(find "test/$suite" -name '*.test.ts' | sort)
+  [[ "$suite" =~ ^(unit|integration|e2e)$ ]] || { echo "test.sh: no suite '$suite' (unit, integration, e2e)" >&2; exit 2; }
+  files=$(find "test/$suite" -name '*.test.ts' 2>/dev/null | sort)
   [[ -n "$files" ]] || { echo "# $suite: no tests"; continue; }
   echo "# suite: $suite"
   extra=()
