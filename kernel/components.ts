@@ -4,4 +4,6 @@ import type { ComponentDefinition } from './component/mod.ts';
 
 export type ComponentLoader = () => Promise<ComponentDefinition>;
 
-export const kernelComponents: Record<string, ComponentLoader> = {};
+export const kernelComponents: Record<string, ComponentLoader> = {
+  router: async () => (await import('./router/component.ts')).default,
+};
