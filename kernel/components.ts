@@ -5,5 +5,6 @@ import type { ComponentDefinition } from './component/mod.ts';
 export type ComponentLoader = () => Promise<ComponentDefinition>;
 
 export const kernelComponents: Record<string, ComponentLoader> = {
+  dea: async () => (await import('./dea/component.ts')).default,
   router: async () => (await import('./router/component.ts')).default,
 };

@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 
 export const TEST_ROOT = join(tmpdir(), 'ingot-test');
 
-/** A short unique prefix for kernel object names (netns, nft tables, cgroups): `it` + 4 hex. */
+/** A short unique prefix for kernel object names (netns, nft tables, cgroups): `itst` + 4 hex; scripts/sweep.sh removes whatever carries `itst`. */
 export function runPrefix(): string {
-  return `it${randomBytes(2).toString('hex')}`;
+  return `itst${randomBytes(2).toString("hex")}`;
 }
 
 export function scratchDir(label: string): string {
