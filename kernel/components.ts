@@ -5,6 +5,7 @@ import type { ComponentDefinition } from './component/mod.ts';
 export type ComponentLoader = () => Promise<ComponentDefinition>;
 
 export const kernelComponents: Record<string, ComponentLoader> = {
+  'cloud-controller': async () => (await import('./cloud-controller/component.ts')).default,
   dea: async () => (await import('./dea/component.ts')).default,
   router: async () => (await import('./router/component.ts')).default,
 };

@@ -211,6 +211,10 @@ export const stagingRequest = z
     env: z.record(z.string()),
     limits: z.object({ memory_mb: z.number().int().positive(), disk_mb: z.number().int().positive() }).passthrough(),
     stack: z.string().optional(),
+    /** The user's start command (the process's `command`), when set; it wins over the buildpack's. */
+    command: z.string().min(1).max(4096).optional(),
+    /** sha256 of the package behind package_uri, so the stager can verify its download. */
+    package_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   })
   .passthrough();
 export type StagingRequest = z.infer<typeof stagingRequest>;

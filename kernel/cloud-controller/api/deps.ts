@@ -1,0 +1,31 @@
+// What every API module is handed: the controller's parts, wired once in component.ts.
+import type { Logger } from 'pino';
+import type { Bus } from '../../bus/mod.ts';
+import type { AppRunner } from '../app-runner.ts';
+import type { UrlSigner } from '../auth/signed-urls.ts';
+import type { TokenIssuer } from '../auth/tokens.ts';
+import type { Blobstore } from '../blobstore.ts';
+import type { CcConfig } from '../config.ts';
+import type { Store } from '../db/mod.ts';
+import type { ApiServer } from '../http/server.ts';
+import type { LogStore } from '../logs.ts';
+import type { Stager } from '../staging.ts';
+
+export interface Deps {
+  config: CcConfig;
+  store: Store;
+  blobs: Blobstore;
+  bus: Bus;
+  log: Logger;
+  tokens: TokenIssuer;
+  signer: UrlSigner;
+  runner: AppRunner;
+  stager: Stager;
+  logs: LogStore;
+  /** The apps domain (default shared domain) and the system domain, as resolved at boot. */
+  domains: { system: string; apps: string };
+  /** The default space, where apps go when no space is named. */
+  defaultSpaceGuid: string;
+}
+
+export type RegisterRoutes = (server: ApiServer, deps: Deps) => void;

@@ -1,0 +1,105 @@
+// /v3/processes: an app's web process — instances, memory, disk, command, health check —
+// scaled with actions/scale (started apps start or stop their highest indices at once; new
+// limits replace the instances), and its live per-instance stats from the DEAs.
+import { z } from 'zod';
+import type { ProcessRecord } from '../db/mod.ts';
+import { errors } from '../errors.ts';
+import { readJson } from '../http/body.ts';
+import { csv, listQuery } from '../http/query.ts';
+import type { ApiServer, RequestContext } from '../http/server.ts';
+import { presentProcess } from '../presenters.ts';
+import { instanceStats } from '../stats.ts';
+import { listOf, mustGet, ok } from './common.ts';
+import type { Deps } from './deps.ts';
+
+const MAX_INSTANCES = 1000;
+
+const scaleBody = z
+  .object({
+    instances: z.number().int().min(0).max(MAX_INSTANCES).optional(),
+    memory_in_mb: z.number().int().min(1).max(65536).optional(),
+    disk_in_mb: z.number().int().min(1).max(1048576).optional(),
+  })
+  .strict();
+
+const updateBody = z
+  .object({
+    command: z.string().min(1).max(4096).nullable().optional(),
+    health_check: z
+      .object({
+        type: z.enum(['port', 'http', 'process']),
+        data: z
+          .object({
+            timeout: z.number().int().min(1).max(3600).nullable().optional(),
+            invocation_timeout: z.number().int().min(1).nullable().optional(),
+            endpoint: z.string().regex(/^\//, 'must begin with /').max(1024).nullable().optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    metadata: z.unknown().optional(),
+  })
+  .strict();
+
+export function registerProcesses(server: ApiServer, d: Deps): void {
+  const present = (ctx: RequestContext) => (p: ProcessRecord) => presentProcess(p, ctx.baseUrl);
+
+  server.route('GET', '/v3/processes', 'user', (ctx) =>
+    listOf(ctx, d.store.processes, listQuery({ guids: csv.optional(), app_guids: csv.optional(), types: csv.optional() }), (q) => ({ guid: q.guids, app_guid: q.app_guids, type: q.types }), present(ctx)),
+  );
+  server.route('GET', '/v3/apps/:guid/processes', 'user', async (ctx) => {
+    await mustGet(d.store.apps, ctx.params.guid!, 'App');
+    return listOf(ctx, d.store.processes, listQuery({ types: csv.optional() }), (q) => ({ app_guid: ctx.params.guid!, type: q.types }), present(ctx));
+  });
+
+  const byGuid = async (ctx: RequestContext) => mustGet(d.store.processes, ctx.params.guid!, 'Process');
+  const byType = async (ctx: RequestContext) => {
+    await mustGet(d.store.apps, ctx.params.guid!, 'App');
+    const p = await d.store.processes.find({ app_guid: ctx.params.guid!, type: ctx.params.type! });
+    if (!p) throw errors.notFound('Process');
+    return p;
+  };
+
+  for (const [prefix, load] of [
+    ['/v3/processes/:guid', byGuid],
+    ['/v3/apps/:guid/processes/:type', byType],
+  ] as const) {
+    server.route('GET', prefix, 'user', async (ctx) => ok(presentProcess(await load(ctx), ctx.baseUrl)));
+
+    server.route('PATCH', prefix, 'user', async (ctx) => {
+      const body = await readJson(ctx.req, updateBody);
+      const p = await load(ctx);
+      const hc = body.health_check;
+      const updated = await d.store.processes.update(p.guid, {
+        ...(body.command !== undefined ? { command: body.command } : {}),
+        ...(hc
+          ? {
+              health_check_type: hc.type,
+              health_check_endpoint: hc.type === 'http' ? (hc.data?.endpoint ?? p.health_check_endpoint ?? '/') : null,
+              health_check_timeout: hc.data?.timeout !== undefined ? hc.data.timeout : p.health_check_timeout,
+            }
+          : {}),
+      });
+      return ok(presentProcess(updated!, ctx.baseUrl));
+    });
+
+    server.route('POST', `${prefix}/actions/scale`, 'user', async (ctx) => {
+      const body = await readJson(ctx.req, scaleBody);
+      const p = await load(ctx);
+      const updated = await d.runner.scale(p.app_guid, body);
+      return ok(presentProcess(updated, ctx.baseUrl), 202);
+    });
+
+    server.route('GET', `${prefix}/stats`, 'user', async (ctx) => {
+      const p = await load(ctx);
+      const app = await mustGet(d.store.apps, p.app_guid, 'App');
+      const replies =
+        app.state === 'STARTED' && p.instances > 0
+          ? await d.runner.find(app.guid, { version: app.version, include_stats: true }, { max: p.instances })
+          : [];
+      return ok({ resources: instanceStats(p.type, p.instances, replies, p, new Date()) });
+    });
+  }
+}

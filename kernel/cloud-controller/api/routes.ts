@@ -1,0 +1,198 @@
+// /v3/domains and /v3/routes with their destinations (route mappings). A route is a host in
+// a domain (and optionally a path); a host already taken in its domain is refused with 422
+// CF-RouteHostTaken, and the system domain's platform hosts (api, …) are never given out.
+// Mapping or unmapping a started app tells its instances at once (dea.update).
+import { z } from 'zod';
+import { DbError, type DomainRecord, type RouteRecord } from '../db/mod.ts';
+import { errors } from '../errors.ts';
+import { readJson } from '../http/body.ts';
+import { csv, listQuery, parseQuery } from '../http/query.ts';
+import type { ApiServer, RequestContext } from '../http/server.ts';
+import { WEB } from '../lookups.ts';
+import { presentDestination, presentDomain, presentRoute } from '../presenters.ts';
+import { invalidHost, invalidPath, isReserved, routeUri, uriTooLong } from '../route-names.ts';
+import { listOf, mustGet, newGuid, noContent, now, ok, toOne } from './common.ts';
+import type { Deps } from './deps.ts';
+
+const domainName = z
+  .string()
+  .max(253)
+  .regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/, 'must be a lower-case DNS name with at least two labels');
+const createDomain = z.object({ name: domainName, internal: z.boolean().default(false), metadata: z.unknown().optional() }).strict();
+
+const createRoute = z
+  .object({
+    host: z.string().max(63).default(''),
+    path: z.string().max(128).default(''),
+    relationships: z.object({ domain: toOne, space: toOne.optional() }).strict(),
+    metadata: z.unknown().optional(),
+  })
+  .strict();
+
+const destination = z
+  .object({
+    app: z.object({ guid: z.string().min(1), process: z.object({ type: z.string().min(1) }).strict().optional() }).strict(),
+    weight: z.null().optional(),
+    port: z.number().int().optional(),
+    protocol: z.string().optional(),
+  })
+  .strict();
+const destinationsBody = z.object({ destinations: z.array(destination).max(100) }).strict();
+
+export function registerRoutes(server: ApiServer, d: Deps): void {
+  // ---- domains ----
+  server.route('GET', '/v3/domains', 'user', (ctx) =>
+    listOf(ctx, d.store.domains, listQuery({ names: csv.optional(), guids: csv.optional() }, ['created_at', 'updated_at', 'name']), (q) => ({ name: q.names, guid: q.guids }), (x) => presentDomain(x, ctx.baseUrl)),
+  );
+  server.route('GET', '/v3/domains/:guid', 'user', async (ctx) => ok(presentDomain(await mustGet(d.store.domains, ctx.params.guid!, 'Domain'), ctx.baseUrl)));
+  server.route('POST', '/v3/domains', 'admin', async (ctx) => {
+    const body = await readJson(ctx.req, createDomain);
+    const at = now();
+    try {
+      return ok(presentDomain(await d.store.domains.insert({ guid: newGuid(), name: body.name, internal: body.internal, created_at: at, updated_at: at }), ctx.baseUrl), 201);
+    } catch (err) {
+      if (err instanceof DbError && err.code === 'unique_violation') throw errors.uniqueness(`The domain name "${body.name}" is already in use`);
+      throw err;
+    }
+  });
+  server.route('DELETE', '/v3/domains/:guid', 'admin', async (ctx) => {
+    const domain = await mustGet(d.store.domains, ctx.params.guid!, 'Domain');
+    if (domain.name === d.domains.system || domain.name === d.domains.apps) throw errors.unprocessable(`${domain.name} is a domain of the platform's config and cannot be deleted.`);
+    if ((await d.store.routes.count({ domain_guid: domain.guid })) > 0) throw errors.unprocessable('Delete the routes of this domain first.');
+    await d.store.domains.delete({ guid: domain.guid });
+    return noContent;
+  });
+  server.route('GET', '/v3/domains/:guid/route_reservations', 'user', async (ctx) => {
+    const domain = await mustGet(d.store.domains, ctx.params.guid!, 'Domain');
+    const q = parseQuery(ctx.query, z.object({ host: z.string().default(''), path: z.string().default('') }).strict());
+    const taken = (await d.store.routes.count({ domain_guid: domain.guid, host: q.host, path: q.path })) > 0 || isReserved(q.host, domain.name, d.domains.system, d.config.reserved_system_hosts);
+    return ok({ matching_route: taken });
+  });
+
+  // ---- routes ----
+  const routeFilters = { hosts: csv.optional(), paths: csv.optional(), domain_guids: csv.optional(), space_guids: csv.optional(), guids: csv.optional() };
+  const routeWhere = (q: { hosts?: string[]; paths?: string[]; domain_guids?: string[]; space_guids?: string[]; guids?: string[] }) => ({
+    host: q.hosts,
+    path: q.paths,
+    domain_guid: q.domain_guids,
+    space_guid: q.space_guids,
+    guid: q.guids,
+  });
+  server.route('GET', '/v3/routes', 'user', (ctx) =>
+    listOf(
+      ctx,
+      d.store.routes,
+      listQuery({ ...routeFilters, app_guids: csv.optional() }, ['created_at', 'updated_at', 'host']),
+      async (q) => {
+        const where = routeWhere(q);
+        if (!q.app_guids) return where;
+        const mapped = [...new Set((await d.store.routeMappings.list({ app_guid: q.app_guids })).map((m) => m.route_guid))];
+        return { ...where, guid: where.guid ? where.guid.filter((g) => mapped.includes(g)) : mapped };
+      },
+      (r) => presentRouteWithDetails(ctx, r),
+    ),
+  );
+  server.route('GET', '/v3/apps/:guid/routes', 'user', async (ctx) => {
+    await mustGet(d.store.apps, ctx.params.guid!, 'App');
+    const mapped = [...new Set((await d.store.routeMappings.list({ app_guid: ctx.params.guid! })).map((m) => m.route_guid))];
+    return listOf(ctx, d.store.routes, listQuery(routeFilters, ['created_at', 'updated_at', 'host']), (q) => ({ ...routeWhere(q), guid: q.guids ? q.guids.filter((g) => mapped.includes(g)) : mapped }), (r) => presentRouteWithDetails(ctx, r));
+  });
+  server.route('GET', '/v3/routes/:guid', 'user', async (ctx) => ok(await presentRouteWithDetails(ctx, await mustGet(d.store.routes, ctx.params.guid!, 'Route'))));
+
+  server.route('POST', '/v3/routes', 'user', async (ctx) => {
+    const body = await readJson(ctx.req, createRoute);
+    const domain = await d.store.domains.get(body.relationships.domain.data.guid);
+    if (!domain) throw errors.unprocessable('Invalid domain. Ensure that the domain exists and you have access to it.');
+    const spaceGuid = body.relationships.space?.data.guid ?? d.defaultSpaceGuid;
+    if (!(await d.store.spaces.get(spaceGuid))) throw errors.unprocessable('Invalid space. Ensure that the space exists and you have access to it.');
+    const problem = invalidHost(body.host) ?? invalidPath(body.path);
+    if (problem) throw errors.unprocessable(problem);
+    if (uriTooLong(body.host, domain.name)) throw errors.unprocessable('Host combined with domain name must be no more than 253 characters.');
+    const uri = routeUri(body.host, domain.name, body.path);
+    if (isReserved(body.host, domain.name, d.domains.system, d.config.reserved_system_hosts)) {
+      throw errors.routeHostTaken(`The host '${body.host}' is reserved for the platform in domain ${domain.name}: ${uri} cannot be a route.`);
+    }
+    const at = now();
+    const route: RouteRecord = { guid: newGuid(), host: body.host, path: body.path, domain_guid: domain.guid, space_guid: spaceGuid, created_at: at, updated_at: at };
+    try {
+      await d.store.routes.insert(route);
+    } catch (err) {
+      if (err instanceof DbError && err.code === 'unique_violation') {
+        throw errors.routeHostTaken(`Route ${uri} already exists: the host '${body.host}' is taken in domain ${domain.name}.`);
+      }
+      throw err;
+    }
+    return ok(presentRoute(route, domain, [], ctx.baseUrl), 201);
+  });
+
+  server.route('DELETE', '/v3/routes/:guid', 'user', async (ctx) => {
+    const route = await mustGet(d.store.routes, ctx.params.guid!, 'Route');
+    const mappings = await d.store.routeMappings.list({ route_guid: route.guid });
+    await d.store.transaction(async (tx) => {
+      await tx.routeMappings.delete({ route_guid: route.guid });
+      await tx.routes.delete({ guid: route.guid });
+    });
+    await notifyApps(d, mappings.map((m) => m.app_guid));
+    return noContent;
+  });
+
+  // ---- destinations ----
+  server.route('GET', '/v3/routes/:guid/destinations', 'user', async (ctx) => {
+    const route = await mustGet(d.store.routes, ctx.params.guid!, 'Route');
+    return ok(await destinationsOf(ctx, route));
+  });
+
+  const mapApps = async (ctx: RequestContext, replace: boolean) => {
+    const body = await readJson(ctx.req, destinationsBody);
+    const route = await mustGet(d.store.routes, ctx.params.guid!, 'Route');
+    const wanted: Array<{ app_guid: string; process_type: string }> = [];
+    for (const [i, dest] of body.destinations.entries()) {
+      const app = await d.store.apps.get(dest.app.guid);
+      if (!app) throw errors.unprocessable(`destinations[${i}].app.guid: App not found`);
+      if (app.space_guid !== route.space_guid) throw errors.unprocessable(`destinations[${i}]: the app and the route must be in the same space`);
+      const type = dest.app.process?.type ?? WEB;
+      if (type !== WEB) throw errors.unprocessable(`destinations[${i}].app.process.type: only the web process can be routed to`);
+      wanted.push({ app_guid: app.guid, process_type: type });
+    }
+    const before = await d.store.routeMappings.list({ route_guid: route.guid });
+    const at = now();
+    await d.store.transaction(async (tx) => {
+      if (replace) await tx.routeMappings.delete({ route_guid: route.guid });
+      const existing = replace ? [] : before;
+      for (const w of wanted) {
+        if (existing.some((m) => m.app_guid === w.app_guid && m.process_type === w.process_type)) continue;
+        await tx.routeMappings.insert({ guid: newGuid(), route_guid: route.guid, app_guid: w.app_guid, process_type: w.process_type, created_at: at, updated_at: at });
+      }
+    });
+    await notifyApps(d, [...before.map((m) => m.app_guid), ...wanted.map((w) => w.app_guid)]);
+    return ok(await destinationsOf(ctx, route));
+  };
+  server.route('POST', '/v3/routes/:guid/destinations', 'user', (ctx) => mapApps(ctx, false));
+  server.route('PATCH', '/v3/routes/:guid/destinations', 'user', (ctx) => mapApps(ctx, true));
+
+  server.route('DELETE', '/v3/routes/:guid/destinations/:dest', 'user', async (ctx) => {
+    const route = await mustGet(d.store.routes, ctx.params.guid!, 'Route');
+    const mapping = await d.store.routeMappings.find({ guid: ctx.params.dest!, route_guid: route.guid });
+    if (!mapping) throw errors.notFound('Destination');
+    await d.store.routeMappings.delete({ guid: mapping.guid });
+    await notifyApps(d, [mapping.app_guid]);
+    return noContent;
+  });
+
+  async function presentRouteWithDetails(ctx: RequestContext, r: RouteRecord) {
+    const [domain, mappings] = await Promise.all([d.store.domains.get(r.domain_guid), d.store.routeMappings.list({ route_guid: r.guid })]);
+    return presentRoute(r, domain as DomainRecord | undefined, mappings, ctx.baseUrl);
+  }
+
+  async function destinationsOf(ctx: RequestContext, route: RouteRecord) {
+    const mappings = await d.store.routeMappings.list({ route_guid: route.guid });
+    return {
+      destinations: mappings.map(presentDestination),
+      links: { self: { href: `${ctx.baseUrl}/v3/routes/${route.guid}/destinations` }, route: { href: `${ctx.baseUrl}/v3/routes/${route.guid}` } },
+    };
+  }
+}
+
+async function notifyApps(d: Deps, appGuids: string[]): Promise<void> {
+  for (const guid of new Set(appGuids)) await d.runner.routesChanged(guid);
+}

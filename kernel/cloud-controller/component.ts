@@ -1,0 +1,120 @@
+// The cloud controller ("the King"): the external REST API (CF v3-shaped), users and
+// tokens, apps in spaces, packages and the resource cache, staging, and every state
+// transition of app instances — which it drives only over NATS (DESIGN.md §3). State lives
+// in the database and the blobstore, so a restart loses nothing but recent log lines.
+//
+// Request flow: http/server.ts (route, authenticate) → api/<resource>.ts (validate, act)
+// → db/ (state) and app-runner.ts / staging.ts (NATS).
+import { resolve } from 'node:path';
+import { counter, defineComponent, gauge } from '../component/mod.ts';
+import { subjects } from '../bus/mod.ts';
+import { registerApps } from './api/apps.ts';
+import { authenticator, registerAuth } from './api/auth.ts';
+import { registerBuilds } from './api/builds.ts';
+import { registerBulk } from './api/bulk.ts';
+import type { Deps } from './api/deps.ts';
+import { registerInternal } from './api/internal.ts';
+import { registerLogs } from './api/logs.ts';
+import { registerOrganizations } from './api/organizations.ts';
+import { registerPackages } from './api/packages.ts';
+import { registerProcesses } from './api/processes.ts';
+import { registerRoot } from './api/root.ts';
+import { registerRoutes } from './api/routes.ts';
+import { registerUsers } from './api/users.ts';
+import { AppRunner } from './app-runner.ts';
+import { UrlSigner, urlSigningKey } from './auth/signed-urls.ts';
+import { TokenIssuer } from './auth/tokens.ts';
+import { Blobstore } from './blobstore.ts';
+import { bootstrap } from './bootstrap.ts';
+import { ccConfig } from './config.ts';
+import { openStore } from './db/mod.ts';
+import { ApiServer } from './http/server.ts';
+import { recordCrash } from './crash-events.ts';
+import { LogStore } from './logs.ts';
+import { Placer } from './placement.ts';
+import { RouteRegistrar } from './route-registrar.ts';
+import { Stager } from './staging.ts';
+
+const HM_QUEUE = 'cloudcontrollers';
+
+export default defineComponent({
+  type: 'cloud-controller',
+  config: ccConfig,
+  async start({ config, bus, log, host, configFile }) {
+    const base = (p: string): string => resolve(configFile, '..', p);
+    const dbUrl = config.db.url === 'sqlite::memory:' ? config.db.url : `sqlite://${base(config.db.url.replace(/^sqlite:\/\//, ''))}`;
+    const store = await openStore(dbUrl);
+    const blobs = await Blobstore.open(base(config.blobstore.dir));
+    const boot = await bootstrap(store, config);
+
+    // The API listens before the signer is made: with external_port 0 only the bound port
+    // tells the URL DEAs reach. Routes follow at once; a request in between gets a 404.
+    let deps: Deps | undefined;
+    const server = new ApiServer((mode, req, url) => authenticator(deps!)(mode, req, url), log);
+    await server.listen(config.external_host, config.external_port);
+    const externalUrl = config.external_url ?? `http://${host}:${server.port}`;
+
+    const signer = new UrlSigner(urlSigningKey(config.jwt.secret), externalUrl);
+    const tokens = new TokenIssuer(config.jwt.secret, config.token_ttl_s, config.refresh_token_ttl_s);
+    const logs = new LogStore(config.recent_log_lines);
+    const placer = new Placer(bus, { discoverTimeoutMs: config.placement.discover_timeout_ms, attempts: config.placement.attempts }, log);
+    const runner = new AppRunner({ store, bus, placer, signer, config, log });
+    const stager = new Stager({ store, bus, signer, config, log, apiLog: (a, l, s) => runner.apiLog(a, l, s) });
+    const failed = await stager.failInterrupted();
+    if (failed > 0) log.warn({ builds: failed }, 'builds interrupted by a restart marked FAILED');
+
+    deps = { config, store, blobs, bus, log, tokens, signer, runner, stager, logs, domains: boot.domains, defaultSpaceGuid: boot.defaultSpaceGuid };
+    for (const register of [registerRoot, registerAuth, registerUsers, registerOrganizations, registerApps, registerPackages, registerBuilds, registerProcesses, registerRoutes, registerLogs, registerBulk, registerInternal]) {
+      register(server, deps);
+    }
+
+    const unsubscribe = [
+      bus.subscribe(subjects.logs, (line) => logs.add(line)),
+      bus.subscribe(subjects.hmRequests, (req) => runner.handleHmRequest(req), { queue: HM_QUEUE }),
+      bus.subscribe(subjects.dropletExited, (msg) => recordCrash(store, msg)),
+    ];
+
+    const registrar = new RouteRegistrar(
+      bus,
+      { host, port: server.port, uris: [`api.${config.system_domain}`], tags: { component: 'CloudController' } },
+      config.router_register_interval_s,
+      log,
+    );
+    registrar.start();
+    log.info({ api_port: server.port, external_url: externalUrl, system_domain: config.system_domain }, 'api listening');
+
+    return {
+      varz: () => ({
+        api_port: server.port,
+        external_url: externalUrl,
+        http: server.stats(),
+        staging: { ...stager.counts, active: stager.active },
+        runner: runner.counts,
+        logs: { received: logs.received, listeners: logs.listenerCount },
+        route_registrations: registrar.registrations,
+      }),
+      metrics: () => [
+        counter('http_requests_total', 'API requests served', server.stats().requests ?? 0),
+        counter('http_errors_5xx_total', 'API requests answered with a server error', server.stats().errors_5xx ?? 0),
+        gauge('staging_active', 'Builds staging now', stager.active),
+        counter('builds_staged_total', 'Builds staged', stager.counts.staged),
+        counter('builds_failed_total', 'Builds failed', stager.counts.failed),
+        counter('instances_placed_total', 'Instances started on a DEA', runner.counts.placed),
+        counter('instances_unplaced_total', 'Instances no DEA would take', runner.counts.unplaced),
+        counter('hm_requests_agreed_total', 'Health manager requests carried out', runner.counts.hm_agreed),
+        counter('hm_requests_refused_total', 'Health manager requests refused as stale', runner.counts.hm_refused),
+      ],
+      async drain() {
+        await server.drain();
+        await runner.settle();
+      },
+      async stop() {
+        for (const u of unsubscribe) u();
+        registrar.stop();
+        runner.cancelAll();
+        await server.close();
+        await store.close();
+      },
+    };
+  },
+});

@@ -1,0 +1,83 @@
+// The cloud controller's config: the common component keys plus its own, validated once at
+// start into one typed, defaulted object. Nothing downstream re-checks a key.
+import { z } from 'zod';
+import { componentConfig } from '../component/mod.ts';
+
+const domainName = z
+  .string()
+  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'expected a lower-case DNS name such as example.com');
+const credential = z.object({ user: z.string().min(1), password: z.string().min(8, 'expected at least 8 characters') }).strict();
+const mb = z.number().int().positive();
+
+export const ccConfig = componentConfig({
+  /** Address and port the REST API listens on (0 picks a free port; the port is logged as `api_port`). */
+  external_host: z.string().default('0.0.0.0'),
+  external_port: z.number().int().min(0).max(65535).default(9022),
+  /**
+   * How DEAs and stagers reach this controller's signed package and droplet URLs, e.g.
+   * http://10.244.0.5:9022. Defaults to http://<local_ip>:<port>.
+   */
+  external_url: z.string().url().optional(),
+  /** The platform's own domain: the API answers at api.<system_domain>. */
+  system_domain: domainName,
+  /** The default shared domain for app routes; defaults to the system domain. */
+  apps_domain: domainName.optional(),
+  /** Hosts of the system domain no route may take (the API's own among them). */
+  reserved_system_hosts: z.array(z.string().min(1)).default(['api', 'login', 'uaa']),
+  db: z.object({ url: z.string().regex(/^sqlite:(\/\/\/.+|:memory:)$/, 'expected sqlite:///absolute/path.db or sqlite::memory:') }).strict(),
+  blobstore: z.object({ dir: z.string().min(1) }).strict(),
+  jwt: z.object({ secret: z.string().min(32, 'expected at least 32 characters') }).strict(),
+  /** Lifetime of access tokens, and of refresh tokens. */
+  token_ttl_s: z.number().int().positive().default(3600),
+  refresh_token_ttl_s: z.number().int().positive().default(30 * 24 * 3600),
+  /** The admin user, created (or its password reset) at every start. */
+  admin: credential,
+  /** The health managers' credential for the bulk API (HTTP Basic). */
+  bulk_api: credential,
+  /** Largest package upload and droplet upload accepted. */
+  max_upload_mb: mb.default(1024),
+  max_droplet_mb: mb.default(2048),
+  /** Largest total uncompressed size of a package (a guard against zip bombs). */
+  max_package_unzipped_mb: mb.default(4096),
+  /** How long a signed package/droplet URL handed to a DEA stays valid. */
+  signed_url_ttl_s: z.number().int().positive().default(3600),
+  default_stack: z.string().min(1).default('bookworm'),
+  default_organization: z.string().min(1).default('default'),
+  default_space: z.string().min(1).default('default'),
+  app_defaults: z
+    .object({
+      memory_mb: mb.default(256),
+      disk_mb: mb.default(1024),
+      instances: z.number().int().min(0).default(1),
+    })
+    .strict()
+    .default({}),
+  staging: z
+    .object({
+      /** How long a stager may take before the build is marked FAILED. */
+      timeout_s: z.number().positive().default(900),
+      memory_mb: mb.default(1024),
+      disk_mb: mb.default(4096),
+    })
+    .strict()
+    .default({}),
+  placement: z
+    .object({
+      /** How long to wait for the first dea.discover reply (DEAs delay by their taint, capped at a few hundred ms). */
+      discover_timeout_ms: z.number().int().positive().default(1500),
+      /** Discover attempts before an instance is reported as unplaced (the HM asks again later). */
+      attempts: z.number().int().positive().default(3),
+      /** How long to gather dea.find.droplet replies (stats, rolling restarts, hm STOP checks). */
+      find_window_ms: z.number().int().positive().default(1000),
+    })
+    .strict()
+    .default({}),
+  /** A rolling restart waits this long for each new instance to run before giving up. */
+  rolling_instance_timeout_s: z.number().positive().default(180),
+  /** Re-registration interval with the routers until one announces its own on router.start. */
+  router_register_interval_s: z.number().positive().default(20),
+  /** Recent log lines kept per app, in memory. */
+  recent_log_lines: z.number().int().positive().default(1000),
+});
+
+export type CcConfig = z.output<typeof ccConfig>;

@@ -1,0 +1,30 @@
+// The one seam between the controller's state and a database engine. Everything above it
+// (store.ts) writes portable SQL with `?` placeholders, TEXT/INTEGER/BIGINT columns and
+// `LIMIT … OFFSET …`; a driver runs it. SQLite is the first driver; PostgreSQL (next issue)
+// is a second one that rewrites `?` to `$n` — nothing else changes.
+
+export type SqlParam = string | number | bigint | null;
+
+export interface SqlDriver {
+  readonly dialect: 'sqlite' | 'postgres';
+  all<T>(sql: string, params?: SqlParam[]): Promise<T[]>;
+  get<T>(sql: string, params?: SqlParam[]): Promise<T | undefined>;
+  run(sql: string, params?: SqlParam[]): Promise<{ changes: number }>;
+  /** Several statements at once, without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: SqlDriver) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** A database error the layers above act on: a unique key already taken. */
+export class DbError extends Error {
+  override name = 'DbError';
+  constructor(
+    readonly code: 'unique_violation' | 'open_failed' | 'migration_failed',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,133 @@
+// The controller's state as plain records, one per table row; field names are the columns'.
+// JSON columns and booleans appear here already decoded.
+
+export interface Timestamps {
+  created_at: string;
+  updated_at: string;
+}
+
+export interface UserRecord extends Timestamps {
+  guid: string;
+  username: string;
+  password_hash: string;
+  admin: boolean;
+}
+
+export interface OrganizationRecord extends Timestamps {
+  guid: string;
+  name: string;
+}
+
+export interface SpaceRecord extends Timestamps {
+  guid: string;
+  name: string;
+  organization_guid: string;
+}
+
+export type AppState = 'STARTED' | 'STOPPED';
+
+export interface AppRecord extends Timestamps {
+  guid: string;
+  name: string;
+  space_guid: string;
+  state: AppState;
+  /** A new uuid at every start: instances of another version are stale. */
+  version: string;
+  /** The droplet instances run (CF's "current droplet"). */
+  droplet_guid: string | null;
+  environment_variables: Record<string, string>;
+  buildpacks: string[];
+  stack: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+export type HealthCheckType = 'port' | 'http' | 'process';
+
+export interface ProcessRecord extends Timestamps {
+  guid: string;
+  app_guid: string;
+  type: string;
+  instances: number;
+  memory_in_mb: number;
+  disk_in_mb: number;
+  command: string | null;
+  health_check_type: HealthCheckType;
+  health_check_endpoint: string | null;
+  health_check_timeout: number | null;
+}
+
+export type PackageState = 'AWAITING_UPLOAD' | 'PROCESSING_UPLOAD' | 'READY' | 'FAILED';
+
+export interface PackageRecord extends Timestamps {
+  guid: string;
+  app_guid: string;
+  type: 'bits';
+  state: PackageState;
+  sha256: string | null;
+  size: number | null;
+  error: string | null;
+}
+
+export type BuildState = 'STAGING' | 'STAGED' | 'FAILED';
+
+export interface BuildRecord extends Timestamps {
+  guid: string;
+  app_guid: string;
+  package_guid: string;
+  droplet_guid: string;
+  state: BuildState;
+  error: string | null;
+  buildpacks: string[];
+  stack: string;
+  staging_memory_in_mb: number;
+  staging_disk_in_mb: number;
+  created_by: string;
+  /** The controller (its config `index`) waiting for the stager's reply. */
+  controller_index: number;
+}
+
+export type DropletState = 'STAGING' | 'STAGED' | 'FAILED';
+
+export interface DropletRecord extends Timestamps {
+  guid: string;
+  app_guid: string;
+  package_guid: string;
+  build_guid: string;
+  state: DropletState;
+  error: string | null;
+  sha256: string | null;
+  size: number | null;
+  buildpack: string | null;
+  process_types: Record<string, string>;
+  stack: string;
+}
+
+export interface DomainRecord extends Timestamps {
+  guid: string;
+  name: string;
+  internal: boolean;
+}
+
+export interface RouteRecord extends Timestamps {
+  guid: string;
+  host: string;
+  path: string;
+  domain_guid: string;
+  space_guid: string;
+}
+
+export interface RouteMappingRecord extends Timestamps {
+  guid: string;
+  route_guid: string;
+  app_guid: string;
+  process_type: string;
+}
+
+export interface AppEventRecord extends Timestamps {
+  guid: string;
+  app_guid: string;
+  type: string;
+  actor: string;
+  data: Record<string, unknown>;
+}
