@@ -180,6 +180,8 @@ export class Bus {
       const sub = this.nc.subscribe(inbox, {
         callback: (err, m) => {
           if (err) return;
+          // The server's "no responders" status (503, no body) is not a malformed reply.
+          if (m.data.length === 0 && m.headers?.code === 503) return;
           const parsed = this.decode(topic.subject, replySchema, m.data);
           if (parsed.ok) replies.push(parsed.value);
           if (replies.length >= max) finish();

@@ -77,3 +77,10 @@ test('an invalid reply is an error that names the subject; no responder is said 
   const none = await t.throwsAsync(asker.request(subjects.healthmanagerHealth, { droplets: [] }, replies.deaDiscover, { timeoutMs: 1000 }), { instanceOf: BusError });
   t.is((none as BusError).code, 'no_responders');
 });
+
+test('requestMany with no one listening gathers nothing and counts nothing as malformed', async (t) => {
+  const lonely = await bus(t, 'lonely');
+  const got = await lonely.requestMany(subjects.deaFindDroplet, { app_id: 'nobody' }, replies.deaFindDroplet, { windowMs: 300 });
+  t.deepEqual(got, []);
+  t.deepEqual(lonely.stats().invalid, {});
+});
