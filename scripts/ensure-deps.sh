@@ -10,7 +10,7 @@ declare -A PACKAGES=(
   # nats-server: the kernel bus and the mbus; nftables + iproute2 + util-linux: namespace VMs
   # and containers; procps: ps/pkill for sweeps.
   [test]="nats-server nftables iproute2 util-linux procps"
-  [start]="nats-server nftables iproute2 util-linux procps"
+  [start]="nats-server nftables iproute2 util-linux procps curl"
   [bench]="nats-server wrk nginx-light"
 )
 
