@@ -4,6 +4,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { KERNEL_BLOCKS } from '../helpers/kernel-blocks.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
@@ -22,8 +23,9 @@ import {
 } from '../../kernel/dea/container/mod.ts';
 
 const RUN = randomBytes(2).toString('hex');
-const SUBNET_OCTET = 100 + (randomBytes(1)[0]! % 150);
-const PORT_BASE = 41000 + (randomBytes(2).readUInt16BE() % 1500) * 10;
+// Blocks of this file, disjoint from the other suites' (test/helpers/kernel-blocks.ts).
+const SUBNET_OCTET = KERNEL_BLOCKS.deaContainer.subnetOctet();
+const PORT_BASE = KERNEL_BLOCKS.deaContainer.portBase();
 const UID_BASE = 30000 + (randomBytes(2).readUInt16BE() % 1000) * 40;
 const NODE = '/usr/bin/node';
 
@@ -535,6 +537,7 @@ try {
     encoding: 'utf8',
     cwd: process.cwd(),
   });
+  t.truthy(r.stdout.trim(), `no output from the unprivileged process: ${r.stderr}`);
   const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { name: string; code: string; missing: string[]; message: string };
   t.is(out.name, 'IsolationUnavailableError');
   t.is(out.code, 'ISOLATION_UNAVAILABLE');

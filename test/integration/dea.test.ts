@@ -14,6 +14,7 @@ import { zipDirectory } from '../helpers/zip.ts';
 import { hostAddress } from '../helpers/host-address.ts';
 import { runPrefix, scratchDir } from '../helpers/tmp.ts';
 import { freePort } from '../helpers/ports.ts';
+import { KERNEL_BLOCKS } from '../helpers/kernel-blocks.ts';
 
 interface Ctx {
   nats: NatsServer;
@@ -43,7 +44,6 @@ test.before(async (t) => {
   blobs.put('/droplets/probe', readFileSync(droplet.file));
   const host = hostAddress();
   const statusPort = await freePort();
-  const portBase = 42000 + Math.floor(Math.random() * 2000) * 10;
   const configFile = writeConfig('dea', {
     nats: { ...nats.componentConfig, servers: [nats.url] },
     index: 0,
@@ -52,7 +52,7 @@ test.before(async (t) => {
     base_dir: scratchDir('dea-base'),
     prefix: runPrefix(),
     memory_mb: 2048,
-    network: { subnet: '10.254.200.0/26', host_ports: { start: portBase, count: 10 } },
+    network: { subnet: `10.254.${KERNEL_BLOCKS.dea.subnetOctet()}.0/26`, host_ports: { start: KERNEL_BLOCKS.dea.portBase(), count: 10 } },
     heartbeat_interval_s: 1,
     advertise_interval_s: 1,
     stop_grace_s: 2,
