@@ -11,13 +11,13 @@ import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
 import type { Blobstore } from './blobstore.ts';
+import { leadsOutside } from '../archive/links.ts';
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
 const MAX_ENTRIES = 200_000;
-const MAX_LINK_HOPS = 40;
 
 export class PackageError extends Error {
   override name = 'PackageError';
@@ -56,32 +56,6 @@ export function symlinkEscapes(path: string, target: string): boolean {
   return resolved === '..' || resolved.startsWith('../');
 }
 
-/**
- * Does `path` lead outside the app directory once every symlink on the way is followed, as
- * the kernel would after extraction? Links may point through other links (`a` → `.`, then
- * `b` → `a/../x`), so a per-link look at its own target is not enough. Loops count as out.
- */
-export function leadsOutside(links: ReadonlyMap<string, string>, path: string): boolean {
-  const queue = path.split('/');
-  const at: string[] = [];
-  let hops = 0;
-  while (queue.length > 0) {
-    const part = queue.shift()!;
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (at.length === 0) return true;
-      at.pop();
-      continue;
-    }
-    at.push(part);
-    const target = links.get(at.join('/'));
-    if (target === undefined) continue;
-    if (++hops > MAX_LINK_HOPS || target.startsWith('/')) return true;
-    at.pop();
-    queue.unshift(...target.split('/'));
-  }
-  return false;
-}
 
 /** `"0644"`, `"644"` or 420 → 0o644; file type bits are dropped. */
 export function parseMode(mode: string | number | undefined, fallback = 0o644): number {

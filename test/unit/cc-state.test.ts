@@ -14,7 +14,8 @@ import { DbError, openStore, type OrganizationRecord } from '../../kernel/cloud-
 import { migrate } from '../../kernel/cloud-controller/db/migrations.ts';
 import { openSqlite } from '../../kernel/cloud-controller/db/sqlite.ts';
 import { LogStore, RingBuffer } from '../../kernel/cloud-controller/logs.ts';
-import { buildZip, checkEntries, cleanPath, ingestZip, leadsOutside, mergeResources, PackageError, parseMode, symlinkEscapes, unsafePath } from '../../kernel/cloud-controller/package-bits.ts';
+import { buildZip, checkEntries, cleanPath, ingestZip, mergeResources, PackageError, parseMode, symlinkEscapes, unsafePath } from '../../kernel/cloud-controller/package-bits.ts';
+import { leadsOutside } from '../../kernel/archive/links.ts';
 import { renameInZip, zipOf } from '../helpers/cc-controller.ts';
 import { scratchDir } from '../helpers/tmp.ts';
 

@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import { StagingError, UnsafeEntryError, errorMessage } from './errors.ts';
 import type { ArchiveLimits } from './types.ts';
+import { leadsOutside } from '../../archive/links.ts';
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
@@ -23,7 +24,6 @@ const MADE_BY_UNIX = 3;
 /** Longest symlink target accepted (PATH_MAX). */
 const MAX_LINK_TARGET = 4096;
 /** Links followed while resolving one path, as the kernel's ELOOP limit. */
-const MAX_LINK_HOPS = 40;
 
 export type EntryKind = 'file' | 'directory' | 'symlink';
 
@@ -251,34 +251,6 @@ async function writeEntries(
   return summary;
 }
 
-/**
- * Does `path` lead outside the app directory once every link on the way is followed, as the
- * kernel would? `links` maps each link's path to its target; the app directory holds no other
- * links, since the unpacker made every file and directory itself. A link may point through
- * other links (`a/up` → `..`, then `esc` → `a/up/..`), so a look at each target alone is not
- * enough. Loops count as outside.
- */
-export function leadsOutside(links: ReadonlyMap<string, string>, path: string): boolean {
-  const queue = path.split('/');
-  const at: string[] = [];
-  let hops = 0;
-  while (queue.length > 0) {
-    const part = queue.shift()!;
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (at.length === 0) return true;
-      at.pop();
-      continue;
-    }
-    at.push(part);
-    const target = links.get(at.join('/'));
-    if (target === undefined) continue;
-    if (++hops > MAX_LINK_HOPS || target.startsWith('/')) return true;
-    at.pop();
-    queue.unshift(...target.split('/'));
-  }
-  return false;
-}
 
 function byteBudget(name: string, budget: { left: number }, max: number): Transform {
   return new Transform({
