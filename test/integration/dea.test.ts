@@ -183,8 +183,12 @@ test.serial('a crash is unregistered and reported at once, and never restarted b
   const appId = randomUUID();
   const msg = startMessage(t, appId, 1);
   const at = await discoverAndStart(t, msg);
+  const crashAt = Date.now();
   await get(`http://${at.host}:${at.port}/crash`);
   const exited = await eventually(() => t.context.messages.find((m) => m.subject === 'droplet.exited' && m.data.instance_id === msg.instance_id), 10_000, 'droplet.exited');
+  // The aim is 100 ms from the exit; the bound is ten times that (the app exits 10 ms after answering).
+  t.true(exited.at - crashAt < 1000, `droplet.exited ${exited.at - crashAt} ms after the crash`);
+  t.log(`router.unregister and droplet.exited ${exited.at - crashAt} ms after the crash request`);
   const unregistered = t.context.messages.find((m) => m.subject === 'router.unregister' && m.data.instance_id === msg.instance_id);
   t.truthy(unregistered);
   t.true(unregistered!.at <= exited.at, 'unregister comes first');
