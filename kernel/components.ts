@@ -7,5 +7,6 @@ export type ComponentLoader = () => Promise<ComponentDefinition>;
 export const kernelComponents: Record<string, ComponentLoader> = {
   'cloud-controller': async () => (await import('./cloud-controller/component.ts')).default,
   dea: async () => (await import('./dea/component.ts')).default,
+  'health-manager': async () => (await import('./health-manager/component.ts')).default,
   router: async () => (await import('./router/component.ts')).default,
 };

@@ -243,6 +243,33 @@ export const healthmanagerHealth = z
   .passthrough();
 export type HealthmanagerHealth = z.infer<typeof healthmanagerHealth>;
 
+/** The answer to healthmanager.status: the app's crashed instances and flapping indices (times in unix seconds). */
+export const healthmanagerStatusReply = z
+  .object({
+    app_id: id,
+    version: z.string().optional(),
+    crashed: z.array(z.object({ instance_id: id, index: nonNegInt, version: z.string(), since: z.number() }).passthrough()),
+    flapping: z.array(
+      z
+        .object({ index: nonNegInt, version: z.string(), crash_count: nonNegInt, since: z.number(), next_restart_at: z.number().optional() })
+        .passthrough(),
+    ),
+  })
+  .passthrough();
+export type HealthmanagerStatusReply = z.infer<typeof healthmanagerStatusReply>;
+
+/** The answer to healthmanager.health: per app asked, desired and running counts. */
+export const healthmanagerHealthReply = z
+  .object({
+    droplets: z.array(
+      z
+        .object({ app_id: id, version: z.string().optional(), desired: nonNegInt, running: nonNegInt, crashed: nonNegInt, flapping: z.boolean() })
+        .passthrough(),
+    ),
+  })
+  .passthrough();
+export type HealthmanagerHealthReply = z.infer<typeof healthmanagerHealthReply>;
+
 export const hmRequest = z
   .object({
     op: z.enum(['START', 'STOP']),
@@ -380,6 +407,8 @@ export const replies = {
   componentDiscover: componentAnnounce,
   stagingRequest: stagingReply,
   serviceNode: serviceNodeReply,
+  healthmanagerStatus: healthmanagerStatusReply,
+  healthmanagerHealth: healthmanagerHealthReply,
 } as const;
 
 /** Service node operations: `services.<label>.<op>.<node_id>`. */
