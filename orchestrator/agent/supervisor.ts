@@ -1,0 +1,143 @@
+// The agent's monit: runs each job's processes as children (output to
+// <root>/sys/log/<job>/<process>.{stdout,stderr}.log), restarts a dead one with backoff, marks
+// it failing after too many crashes in a window, and stops with SIGTERM then SIGKILL.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { isFailing, recentCrashes, restartDelay, type RestartPolicy } from './backoff.ts';
+import type { ProcessDef, ProcessState, ProcessStatus } from './protocol.ts';
+
+export interface SupervisedProcess {
+  job: string;
+  def: ProcessDef;
+  /** Working directory (the job's directory). */
+  cwd: string;
+  /** Extra environment (job dir, properties file). */
+  env: Record<string, string>;
+}
+
+export type SupervisorEvent =
+  | { type: 'crashed'; job: string; process: string; exit: string; restartInMs: number }
+  | { type: 'failing'; job: string; process: string; crashes: number };
+
+interface Slot {
+  spec: SupervisedProcess;
+  child?: ChildProcess;
+  state: ProcessState;
+  crashes: number[];
+  restarts: number;
+  timer?: NodeJS.Timeout;
+  exited?: Promise<void>;
+}
+
+export class Supervisor {
+  private slots: Slot[] = [];
+  private wanted = false;
+
+  constructor(
+    private readonly logRoot: string,
+    private readonly policy: RestartPolicy,
+    private readonly graceMs: number,
+    private readonly onEvent: (e: SupervisorEvent) => void,
+  ) {}
+
+  /** Replaces what is supervised (stops the old set first). */
+  async load(processes: SupervisedProcess[]): Promise<void> {
+    await this.stop();
+    this.slots = processes.map((spec) => ({ spec, state: 'stopped', crashes: [], restarts: 0 }));
+  }
+
+  get count(): number {
+    return this.slots.length;
+  }
+
+  start(): void {
+    this.wanted = true;
+    for (const slot of this.slots) {
+      if (!slot.child && !slot.timer) {
+        slot.crashes = [];
+        this.spawn(slot);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.wanted = false;
+    await Promise.all(this.slots.map((s) => this.stopSlot(s)));
+  }
+
+  status(): ProcessStatus[] {
+    const now = Date.now();
+    return this.slots.map((s) => {
+      const failing = isFailing(this.policy, recentCrashes(s.crashes, now, this.policy.windowMs).length);
+      const state: ProcessState = s.state === 'stopped' ? 'stopped' : failing ? 'failing' : s.state;
+      return {
+        name: s.spec.def.name,
+        job: s.spec.job,
+        state,
+        ...(s.child?.pid !== undefined && s.child.exitCode === null ? { pid: s.child.pid } : {}),
+        restarts: s.restarts,
+      };
+    });
+  }
+
+  private spawn(slot: Slot): void {
+    const { job, def, cwd, env } = slot.spec;
+    const dir = join(this.logRoot, job);
+    mkdirSync(dir, { recursive: true });
+    const out = openSync(join(dir, `${def.name}.stdout.log`), 'a');
+    const err = openSync(join(dir, `${def.name}.stderr.log`), 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(def.executable, def.args, { cwd, env: { ...process.env, ...env, ...def.env }, stdio: ['ignore', out, err] });
+    } finally {
+      closeSync(out);
+      closeSync(err);
+    }
+    slot.child = child;
+    slot.state = 'running';
+    slot.exited = new Promise<void>((resolve) => {
+      let done = false;
+      const finish = (exit: string): void => {
+        if (done) return;
+        done = true;
+        if (slot.child === child) slot.child = undefined;
+        resolve();
+        this.onExit(slot, exit);
+      };
+      child.once('error', (e) => finish(`could not start: ${e.message}`));
+      child.once('exit', (code, signal) => finish(signal ? `killed by ${signal}` : `exit status ${code}`));
+    });
+  }
+
+  private onExit(slot: Slot, exit: string): void {
+    if (!this.wanted || slot.state === 'stopped') return;
+    const now = Date.now();
+    slot.crashes = recentCrashes([...slot.crashes, now], now, this.policy.windowMs);
+    const delay = restartDelay(this.policy, slot.crashes.length);
+    slot.state = 'starting';
+    this.onEvent({ type: 'crashed', job: slot.spec.job, process: slot.spec.def.name, exit, restartInMs: delay });
+    if (isFailing(this.policy, slot.crashes.length)) {
+      this.onEvent({ type: 'failing', job: slot.spec.job, process: slot.spec.def.name, crashes: slot.crashes.length });
+    }
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      if (!this.wanted || slot.state === 'stopped') return;
+      slot.restarts++;
+      this.spawn(slot);
+    }, delay);
+  }
+
+  private async stopSlot(slot: Slot): Promise<void> {
+    slot.state = 'stopped';
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.timer = undefined;
+    const child = slot.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    // A process that ignores SIGTERM gets SIGKILL after the grace (monit's stop timeout).
+    const killer = setTimeout(() => child.kill('SIGKILL'), this.graceMs);
+    await slot.exited;
+    clearTimeout(killer);
+  }
+}
