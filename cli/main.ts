@@ -5,6 +5,9 @@ import { fileURLToPath } from 'node:url';
 import yargs, { type Argv } from 'yargs';
 import { ComponentError, ConfigError, runComponentProcess } from '../kernel/component/mod.ts';
 import { kernelComponents, type ComponentLoader } from '../kernel/components.ts';
+import { registerAppCommands } from '../kernel/client/mod.ts';
+import { agentCommand } from '../orchestrator/agent/command.ts';
+import { cpiCommand } from '../orchestrator/client/cpi-command.ts';
 import { UsageError } from './errors.ts';
 
 const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as {
@@ -12,7 +15,7 @@ const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', imp
 };
 
 export function buildCli(argv: string[], components: Record<string, ComponentLoader> = kernelComponents): Argv {
-  return yargs(argv)
+  const cli = yargs(argv)
     .scriptName('ingot')
     .usage('$0 <command> [options]')
     .command(
@@ -39,6 +42,9 @@ export function buildCli(argv: string[], components: Record<string, ComponentLoa
         await runComponentProcess(await load(), args.config);
       },
     )
+    .command(cpiCommand)
+    .command(agentCommand);
+  return registerAppCommands(cli)
     .demandCommand(1, 'name a command; see ingot --help')
     .strict()
     .help()

@@ -262,7 +262,8 @@ export class Dea {
       });
       const proc = await container.spawn({
         // bash, after .profile.d, as Cloud Foundry's launcher does: buildpacks put runtimes on PATH there.
-        command: 'for f in .profile.d/*.sh; do [ -r "$f" ] && . "$f"; done; exec bash -c "$INGOT_START_COMMAND"',
+        // (The container runs this with sh; profile scripts are bash, so bash sources them.)
+        command: `exec bash -c 'for f in .profile.d/*.sh; do [ -r "$f" ] && . "$f"; done; exec bash -c "$INGOT_START_COMMAND"'`,
         env: { ...env, INGOT_START_COMMAND: command },
         logLinesPerSecond: msg.limits.log_rate_lines_per_s ?? this.cfg.log_rate_lines_per_s,
         onLine: (stream, line) => this.appLog(instance, stream === 'stdout' ? 'out' : 'err', line),
