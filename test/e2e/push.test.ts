@@ -244,6 +244,9 @@ test.serial('bad inputs are refused with one line', async (t) => {
   writeFileSync(join(junk, 'notes.txt'), 'not an app\n');
   const failed = await refused(t, ['push', 'junk', '-p', junk, '-m', '64M'], /^ingot: staging junk failed: .+/);
   t.regex(failed.stdout, /Staging app and tracing logs/);
+  // A buildpack nobody has: staging fails and says which.
+  await refused(t, ['push', 'nobp', '-p', ECHO_APP, '-m', '64M', '-b', 'no-such-buildpack'], /^ingot: staging nobp failed: .*no-such-buildpack/);
+  await ingot(t, ['delete', 'nobp', '-f', '-r']);
   // An app that exits at once: the push reports the crash.
   const crash = await refused(t, ['push', 'crasher', '-p', ECHO_APP, '-m', '64M', '-c', 'python3 -c "import sys; sys.exit(3)"'], /^ingot: crasher crashed while starting: instance 0 exited with status 3/);
   t.context.timings.crash_detected_ms = crash.ms;
