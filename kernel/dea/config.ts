@@ -42,6 +42,8 @@ export const deaConfig = componentConfig({
   evacuation_timeout_s: z.number().positive().default(60),
   /** A crashed instance's files and logs stay readable this long. */
   crash_retention_s: z.number().positive().default(3600),
+  /** …but only this many per app: each keeps a host port and an address until it goes. */
+  crashed_kept_per_app: z.number().int().min(0).default(3),
   /** Default health-check timeout when the start message names none. */
   health_check_timeout_s: z.number().positive().default(60),
   /** Lines per second an instance may log before the excess is dropped and counted. */

@@ -460,9 +460,22 @@ export class Dea {
     this.setState(i, 'CRASHED');
     this.counters.crashes++;
     this.exited(i, { reason: 'CRASHED', exit_status: info.exit_status, exit_description: info.exit_description });
+    this.retireOldCrashes(i.app_id);
     this.log.warn({ app_id: i.app_id, index: i.index, instance_id: i.instance_id, ...info }, 'instance crashed');
     this.advertise();
     this.checkEvacuationDone();
+  }
+
+  /** A crash-looping app must not use up the DEA's ports and addresses: keep its newest few. */
+  private retireOldCrashes(appId: string): void {
+    const crashed = this.registry
+      .all()
+      .filter((c) => c.app_id === appId && c.state === 'CRASHED')
+      .sort((a, b) => b.state_timestamp - a.state_timestamp);
+    for (const old of crashed.slice(this.cfg.crashed_kept_per_app)) {
+      this.registry.delete(old.instance_id);
+      void this.containers.get(old.instance_id)?.destroy().catch(() => undefined);
+    }
   }
 
   private exited(i: Instance, extra: Pick<DropletExited, 'reason'> & Partial<DropletExited>): void {

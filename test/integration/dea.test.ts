@@ -204,6 +204,28 @@ test.serial('a crash is unregistered and reported at once, and never restarted b
   t.is(registersAfterCrash.length, 0);
 });
 
+test.serial('a crash-looping app keeps only its newest crashed instances (their ports go back to the pool)', async (t) => {
+  t.timeout(120_000);
+  const appId = randomUUID();
+  const ids: string[] = [];
+  for (let n = 0; n < 5; n++) {
+    const msg = startMessage(t, appId, 0);
+    ids.push(msg.instance_id);
+    const at = await discoverAndStart(t, msg);
+    await get(`http://${at.host}:${at.port}/crash`);
+    await eventually(() => t.context.messages.find((m) => m.subject === 'droplet.exited' && m.data.instance_id === msg.instance_id), 10_000, `crash ${n}`);
+  }
+  const inbox = `_INBOX.crashes-${randomUUID()}`;
+  const replies: any[] = [];
+  t.context.nc.subscribe(inbox, { callback: (_e, m) => replies.push(m.json()) });
+  t.context.nc.publish('dea.find.droplet', JSON.stringify({ app_id: appId }), { reply: inbox });
+  await eventually(() => replies.length >= 3, 5000, 'find.droplet replies');
+  await t.context.nc.flush();
+  await new Promise((r) => setTimeout(r, 300)); // the window in which further replies would come
+  t.deepEqual(replies.map((r) => r.instance_id).sort(), ids.slice(2).sort(), 'the three newest crashes are kept');
+  t.true(replies.every((r) => r.state === 'CRASHED'));
+});
+
 test.serial('over its memory limit an instance is killed and reported "out of memory"', async (t) => {
   t.timeout(90_000);
   const appId = randomUUID();
