@@ -106,10 +106,20 @@ export async function startComponentProcess(
       if (!check()) waiters.add(check);
     });
 
-  const started = await waitForLog((l) => l.msg === 'started' || l.msg === 'status server listening', opts.readyTimeoutMs);
-  const listening = logs.find((l) => typeof l.status_port === 'number') ?? started;
-  const statusPort = listening.status_port as number;
-  await waitForLog((l) => l.msg === 'started', opts.readyTimeoutMs);
+  let statusPort: number;
+  try {
+    const started = await waitForLog((l) => l.msg === 'started' || l.msg === 'status server listening', opts.readyTimeoutMs);
+    const listening = logs.find((l) => typeof l.status_port === 'number') ?? started;
+    statusPort = listening.status_port as number;
+    await waitForLog((l) => l.msg === 'started', opts.readyTimeoutMs);
+  } catch (err) {
+    // A component that never became ready must not outlive the test that started it.
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGKILL');
+      await exited;
+    }
+    throw err;
+  }
   const auth = 'Basic ' + Buffer.from(`${opts.statusUser ?? 'ingot'}:${opts.statusPassword ?? ''}`).toString('base64');
   return {
     proc,
