@@ -8,7 +8,7 @@ import { connect, type NatsConnection } from 'nats';
 import { NatsServer } from '../helpers/nats-server.ts';
 import { eventually, startComponentProcess, writeConfig, type StartedComponent } from '../helpers/component-process.ts';
 import { readFileSync } from 'node:fs';
-import { buildDroplet, type BuiltDroplet } from '../helpers/droplets.ts';
+import { buildDroplet, deaStartMessage, type BuiltDroplet } from '../helpers/droplets.ts';
 import { startBlobServer, type BlobServer } from '../helpers/blob-server.ts';
 import { zipDirectory } from '../helpers/zip.ts';
 import { hostAddress } from '../helpers/host-address.ts';
@@ -79,21 +79,7 @@ test.after.always(async (t) => {
 });
 
 function startMessage(t: { context: Ctx }, appId: string, index: number, over: Record<string, unknown> = {}) {
-  const { blobs, droplet } = t.context;
-  return {
-    app_id: appId,
-    name: `app-${appId.slice(0, 6)}`,
-    index,
-    version: 'v1',
-    instance_id: randomUUID(),
-    droplet_uri: blobs.url('/droplets/probe'),
-    droplet_sha256: droplet.sha256,
-    uris: [`${appId.slice(0, 8)}.apps.test`],
-    limits: { memory_mb: 128, disk_mb: 256 },
-    env: { GREETING: 'hi' },
-    services: [],
-    ...over,
-  };
+  return deaStartMessage({ uri: t.context.blobs.url('/droplets/probe'), sha256: t.context.droplet.sha256 }, appId, index, { env: { GREETING: 'hi' }, ...over });
 }
 
 async function discoverAndStart(t: { context: Ctx }, msg: ReturnType<typeof startMessage>): Promise<{ host: string; port: number }> {
