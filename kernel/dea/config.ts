@@ -66,12 +66,17 @@ export const deaConfig = componentConfig({
       timeout_s: z.number().positive().default(900),
       memory_mb: z.number().int().positive().default(1024),
       disk_mb: z.number().int().positive().default(4096),
+      /** Processes a staging may run at once (npm and its children, a JVM's threads). */
+      pids_limit: z.number().int().positive().default(1024),
       /** The npm registry stagers install from (DESIGN.md §4: through the IaaS's proxy). */
       npm_registry: z.string().url().optional(),
       /** A forward proxy for package registries, handed to buildpacks as npm_config_proxy / https_proxy. */
       proxy: z.string().url().optional(),
       /** Directory of buildpacks; defaults to the built-in ones. */
       buildpacks_dir: z.string().optional(),
+      /** Let a staging request name a buildpack by a directory of this machine or a file:// URL
+       *  (an operator's own buildpacks; off by default, as apps could name any directory). */
+      allow_local_buildpacks: z.boolean().default(false),
     })
     .strict()
     .default({}),

@@ -29,6 +29,7 @@ import { waitUntilHealthy } from './health-check.ts';
 import { appCounts, isActive, matches, nowSeconds, reservedDiskMb, reservedMemoryMb, type Instance } from './instance.ts';
 import { InstanceRegistry } from './instance-registry.ts';
 import { fits, taintMs, type PlacementState } from './placement.ts';
+import { containerSandboxFactory } from './staging-container.ts';
 import { createStager, ProcessSandbox, StagingError, type Stager } from './staging/mod.ts';
 
 export interface DeaOptions {
@@ -370,9 +371,13 @@ export class Dea {
     await chmod(workDir, 0o711);
     this.stager = createStager({
       workDir,
-      // Buildpacks run as an unprivileged uid kept apart from the instances' range, with
-      // the staging memory and disk as rlimits.
-      sandbox: ProcessSandbox.factory(process.geteuid?.() === 0 ? { uid: this.cfg.uid_range.start - 1 } : {}),
+      // Buildpacks run in a container like the app's own (staging-container.ts). Without
+      // isolation: as an unprivileged uid kept apart from the instances' range, with the
+      // staging memory and disk as rlimits.
+      sandbox:
+        this.cfg.isolation === 'namespaces'
+          ? containerSandboxFactory(this.containers, { pids: st.pids_limit })
+          : ProcessSandbox.factory(process.geteuid?.() === 0 ? { uid: this.cfg.uid_range.start - 1 } : {}),
       timeoutMs: st.timeout_s * 1000,
       memoryMb: st.memory_mb,
       diskMb: st.disk_mb,
@@ -381,6 +386,7 @@ export class Dea {
       ...(st.npm_registry ? { npmRegistry: st.npm_registry } : {}),
       ...(st.proxy ? { proxy: st.proxy } : {}),
       ...(st.buildpacks_dir ? { buildpacksDir: st.buildpacks_dir } : {}),
+      allowLocalBuildpacks: st.allow_local_buildpacks,
     });
     this.stopStaging = this.bus.subscribe(subjects.stagingRequest, (msg, ctx) => this.stage(msg, ctx.reply), { queue: 'stagers' });
   }

@@ -2,7 +2,9 @@
 // every package installed in this checkout's node_modules (nested copies too, so several
 // versions of one package can coexist, as js-yaml 3 and 4 do here): packuments at
 // /<name> (and /@scope%2fname) and tarballs packed from the installed files at
-// /<name>/-/<name>-<version>.tgz. Tarballs are packed on first use with fixed mtimes and kept,
+// /<name>/-/<name>-<version>.tgz. It listens on 127.0.0.1, or on the host's own address for
+// stagers in containers (whose 127.0.0.1 is their own); either way nothing leaves the machine.
+// Tarballs are packed on first use with fixed mtimes and kept,
 // so a packument's integrity always matches the tarball served.
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -17,8 +19,10 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TAR_MTIME = new Date('1985-10-26T08:15:00Z');
 
 export interface NpmRegistry {
-  /** http://127.0.0.1:<port>/ — for npm_config_registry. */
+  /** http://<host>:<port>/ — for npm_config_registry. */
   url: string;
+  host: string;
+  port: number;
   /** Every request path, in order. */
   requests: string[];
   /** `name@version` of every tarball served. */
@@ -37,7 +41,8 @@ interface Packed {
   shasum: string;
 }
 
-export async function startNpmRegistry(opts: { nodeModules?: string } = {}): Promise<NpmRegistry> {
+export async function startNpmRegistry(opts: { nodeModules?: string; host?: string } = {}): Promise<NpmRegistry> {
+  const host = opts.host ?? '127.0.0.1';
   const index = await indexNodeModules(opts.nodeModules ?? join(ROOT, 'node_modules'));
   const packed = new Map<string, Promise<Packed>>();
   const requests: string[] = [];
@@ -90,11 +95,14 @@ export async function startNpmRegistry(opts: { nodeModules?: string } = {}): Pro
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const port = (server.address() as AddressInfo).port;
+  base = `http://${host}:${port}/`;
 
   return {
     url: base,
+    host,
+    port,
     requests,
     tarballsServed,
     close: () =>

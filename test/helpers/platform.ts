@@ -1,13 +1,14 @@
 // A whole local kernel for end-to-end tests, brought up once per test file: a real
-// nats-server, a router (`ingot component router`), a cloud controller, a DEA running apps in
-// namespace containers (its own netns prefix, subnet and host ports) and a loopback npm
-// registry its stagers install from. The CLI reaches the API through the router at
-// `http://api.<system_domain>:<router port>` — a `*.localhost` name, as on the local platform.
-// `stop()` ends the DEA with SIGTERM (it removes its containers), then everything else.
+// nats-server, a router (`ingot component router`), a cloud controller, one or more DEAs
+// running apps in namespace containers (each its own netns prefix, subnet, host ports and
+// uids), optionally health managers, and a loopback npm registry its stagers install from.
+// The CLI reaches the API through the router at `http://api.<system_domain>:<router port>` —
+// a `*.localhost` name, as on the local platform. `stop()` ends the DEAs with SIGTERM (they
+// remove their containers), then everything else.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { eventually, INGOT_BIN, runCli, startComponentProcess, writeConfig, type StartedComponent } from './component-process.ts';
-import { startController, type Controller } from './cc-controller.ts';
+import { BULK, startController, type Controller } from './cc-controller.ts';
 import { hostAddress } from './host-address.ts';
 import { KERNEL_BLOCKS } from './kernel-blocks.ts';
 import { NatsServer } from './nats-server.ts';
@@ -37,7 +38,16 @@ export interface Platform {
   registry: NpmRegistry;
   router: RouterUnderTest;
   cc: Controller;
+  /** The first DEA (the one of a one-DEA platform). */
   dea: StartedComponent;
+  /** Every DEA, by index; a slot is replaced when its DEA is restarted. */
+  deas: StartedComponent[];
+  /** Health managers, by index (none unless asked for). */
+  hms: StartedComponent[];
+  /** Starts DEA `index` again with its config (after a kill): it adopts or cleans up what its predecessor left. */
+  restartDea(index: number): Promise<StartedComponent>;
+  /** Starts health manager `index` again with its config (after a stop). */
+  restartHealthManager(index: number): Promise<StartedComponent>;
   systemDomain: string;
   appsDomain: string;
   apiUrl: string;
@@ -55,7 +65,29 @@ export interface Platform {
 }
 
 /** Container addresses and host ports come from the e2e block (test/helpers/kernel-blocks.ts). */
-export async function startPlatform(opts: { label?: string } = {}): Promise<Platform> {
+export interface PlatformOptions {
+  label?: string;
+  /** DEAs (default 1); each stages and runs apps. */
+  deas?: number;
+  /** Health managers (default none); they share one set of timings, quick ones for tests. */
+  healthManagers?: number;
+  /** DEA heartbeat interval (default 1 s). */
+  deaHeartbeatS?: number;
+}
+
+/** The health managers' timings: a missing instance is noticed within ~4 s of its last heartbeat. */
+export const E2E_HM_TIMINGS = {
+  analysis_interval_s: 0.25,
+  resync_interval_s: 10,
+  heartbeat_timeout_s: 4,
+  quiet_period_s: 1,
+  unknown_app_grace_s: 5,
+  crash_backoff: { immediate_restarts: 3, base_delay_s: 4, max_delay_s: 16, reset_after_s: 120 },
+  rate_limit: { requests_per_s: 50, burst: 50 },
+  election: { interval_ms: 300 },
+} as const;
+
+export async function startPlatform(opts: PlatformOptions = {}): Promise<Platform> {
   const label = opts.label ?? 'e2e';
   const cleanups: Array<() => Promise<void>> = [];
   const stopAll = async (): Promise<void> => {
@@ -64,7 +96,8 @@ export async function startPlatform(opts: { label?: string } = {}): Promise<Plat
   try {
     const nats = await NatsServer.start();
     cleanups.push(() => nats.stop());
-    const registry = await startNpmRegistry();
+    // On the host's address: buildpacks run in containers, whose 127.0.0.1 is their own.
+    const registry = await startNpmRegistry({ host: hostAddress() });
     cleanups.push(() => registry.close());
     const router = await startRouter(`${label}-router`, { workers: 1, minimum_register_interval_s: 5, log_requests: false }, nats);
     cleanups.push(() => router.stop());
@@ -82,33 +115,78 @@ export async function startPlatform(opts: { label?: string } = {}): Promise<Plat
     });
     cleanups.push(() => cc.kill());
 
-    const subnet = `10.254.${KERNEL_BLOCKS.e2e.subnetOctet()}.0/26`;
+    // Each DEA takes a /26 of the file's octet, 20 host ports and 50 uids of its own.
+    const octet = KERNEL_BLOCKS.e2e.subnetOctet();
     const portBase = KERNEL_BLOCKS.e2e.portBase();
-    const deaConfig = writeConfig(`${label}-dea`, {
-      nats: nats.componentConfig,
-      index: 0,
-      local_ip: hostAddress(),
-      status: { host: '127.0.0.1', port: await freePort(), user: 'ingot', password: DEA_STATUS_PASSWORD },
-      base_dir: scratchDir(`${label}-dea-base`),
-      prefix: runPrefix(),
-      isolation: 'namespaces',
-      memory_mb: 4096,
-      network: { subnet, host_ports: { start: portBase, count: 20 } },
-      heartbeat_interval_s: 2,
-      advertise_interval_s: 1,
-      stop_grace_s: 3,
-      health_check_timeout_s: 60,
-      drain_timeout_s: 25,
-      staging: { timeout_s: 240, npm_registry: registry.url },
-    });
-    const dea = await startComponentProcess('dea', deaConfig, { statusPassword: DEA_STATUS_PASSWORD, readyTimeoutMs: 60_000 });
+    const prefix = runPrefix();
+    const deaConfigs = Array.from({ length: opts.deas ?? 1 }, (_, i) =>
+      writeConfig(`${label}-dea${i}`, {
+        nats: nats.componentConfig,
+        index: i,
+        local_ip: hostAddress(),
+        status: { host: '127.0.0.1', port: 0, user: 'ingot', password: DEA_STATUS_PASSWORD },
+        base_dir: scratchDir(`${label}-dea${i}-base`),
+        prefix: `${prefix}${i}`,
+        isolation: 'namespaces',
+        memory_mb: 4096,
+        network: {
+          subnet: `10.254.${octet}.${i * 64}/26`,
+          host_ports: { start: portBase + i * 20, count: 20 },
+          allow: [{ cidr: `${registry.host}/32`, ports: [registry.port] }],
+        },
+        uid_range: { start: 23_000 + i * 100, count: 50 },
+        heartbeat_interval_s: opts.deaHeartbeatS ?? 1,
+        advertise_interval_s: 1,
+        stop_grace_s: 3,
+        health_check_timeout_s: 60,
+        drain_timeout_s: 25,
+        evacuation_timeout_s: 30,
+        staging: { timeout_s: 240, npm_registry: registry.url },
+      }),
+    );
+    const deas: StartedComponent[] = [];
+    const startDea = async (i: number): Promise<StartedComponent> => {
+      const dea = await startComponentProcess('dea', deaConfigs[i]!, { statusPassword: DEA_STATUS_PASSWORD, readyTimeoutMs: 60_000 });
+      deas[i] = dea;
+      return dea;
+    };
+    await Promise.all(deaConfigs.map((_, i) => startDea(i)));
     cleanups.push(async () => {
-      if (dea.proc.exitCode === null && dea.proc.signalCode === null) {
-        // SIGTERM: the DEA stops every instance and removes its containers before it exits.
-        dea.proc.kill('SIGTERM');
-        await Promise.race([dea.exited, new Promise((r) => setTimeout(r, 30_000))]);
-        await dea.kill('SIGKILL');
+      // Whichever DEA process holds each slot now; a killed one is started again so that it
+      // cleans up what it left behind.
+      for (let i = 0; i < deas.length; i++) {
+        let dea = deas[i]!;
+        if (dea.proc.exitCode !== null || dea.proc.signalCode !== null) dea = await startDea(i).catch(() => dea);
+        if (dea.proc.exitCode === null && dea.proc.signalCode === null) {
+          // SIGTERM: the DEA stops every instance and removes its containers before it exits.
+          dea.proc.kill('SIGTERM');
+          await Promise.race([dea.exited, new Promise((r) => setTimeout(r, 30_000))]);
+          await dea.kill('SIGKILL');
+        }
       }
+    });
+
+    const hmConfigs = Array.from({ length: opts.healthManagers ?? 0 }, (_, i) =>
+      writeConfig(`${label}-hm${i}`, {
+        nats: nats.componentConfig,
+        index: i,
+        local_ip: '127.0.0.1',
+        status: { host: '127.0.0.1', port: 0, user: 'ingot', password: DEA_STATUS_PASSWORD },
+        drain_timeout_s: 2,
+        bulk_api: { url: cc.url, user: BULK.user, password: BULK.password, timeout_s: 3, retry_interval_s: 0.5 },
+        ...E2E_HM_TIMINGS,
+      }),
+    );
+    const hms: StartedComponent[] = [];
+    const startHm = async (i: number): Promise<StartedComponent> => {
+      const hm = await startComponentProcess('health-manager', hmConfigs[i]!, { statusPassword: DEA_STATUS_PASSWORD });
+      hms[i] = hm;
+      return hm;
+    };
+    // One after the other: the first started leads.
+    for (let i = 0; i < hmConfigs.length; i++) await startHm(i);
+    cleanups.push(async () => {
+      for (const hm of hms) await hm.kill('SIGTERM');
     });
 
     const home = scratchDir(`${label}-home`);
@@ -127,7 +205,13 @@ export async function startPlatform(opts: { label?: string } = {}): Promise<Plat
       registry,
       router,
       cc,
-      dea,
+      get dea() {
+        return deas[0]!;
+      },
+      deas,
+      hms,
+      restartDea: startDea,
+      restartHealthManager: startHm,
       systemDomain,
       appsDomain,
       apiUrl,

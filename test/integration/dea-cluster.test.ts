@@ -6,7 +6,7 @@ import anyTest, { type TestFn } from 'ava';
 import { execFile, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
-import { cp, mkdir } from 'node:fs/promises';
+import { chmod, cp, mkdir, writeFile } from 'node:fs/promises';
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,11 +62,12 @@ test.before(async (t) => {
     nc.subscribe(s, { callback: (_e, m) => messages.push({ subject: m.subject, data: m.json(), at: Date.now() }) });
   }
   await nc.flush();
-  const [blobs, registry] = await Promise.all([startBlobServer(), startNpmRegistry()]);
+  const host = hostAddress();
+  // The registry on the host's address: buildpacks run in containers, whose 127.0.0.1 is their own.
+  const [blobs, registry] = await Promise.all([startBlobServer(), startNpmRegistry({ host })]);
   const droplet = await buildDroplet(APP_DIR, 'node server.js');
   dirs.push(dirname(droplet.file));
   blobs.put('/droplets/probe', readFileSync(droplet.file));
-  const host = hostAddress();
   const octet = KERNEL_BLOCKS.dea.subnetOctet();
   const portBase = KERNEL_BLOCKS.dea.portBase();
   // Partial context first, so that after.always can clean up whatever did start.
@@ -84,7 +85,11 @@ test.before(async (t) => {
         base_dir: baseDir,
         prefix: `${runPrefix()}${i}`,
         memory_mb: 2048,
-        network: { subnet: `10.254.${octet}.${i * 64}/26`, host_ports: { start: portBase + i * 10, count: 10 } },
+        network: {
+          subnet: `10.254.${octet}.${i * 64}/26`,
+          host_ports: { start: portBase + i * 10, count: 10 },
+          allow: [{ cidr: `${host}/32`, ports: [registry.port] }],
+        },
         uid_range: { start: 21_000 + i * 100, count: 50 },
         heartbeat_interval_s: 1,
         advertise_interval_s: 1,
@@ -92,7 +97,7 @@ test.before(async (t) => {
         health_check_timeout_s: 60,
         drain_timeout_s: 20,
         // Only DEA 0 stages, so staging requests are handled by one known DEA.
-        staging: i === 0 ? { enabled: true, npm_registry: registry.url, timeout_s: 180 } : { enabled: false },
+        staging: i === 0 ? { enabled: true, npm_registry: registry.url, timeout_s: 180, memory_mb: 512, allow_local_buildpacks: true } : { enabled: false },
       });
       dirs.push(dirname(configFile));
       const proc = await startComponentProcess('dea', configFile, { statusPassword: STATUS_PASSWORD, readyTimeoutMs: 60_000 });
@@ -166,7 +171,18 @@ async function findDroplet(t: { context: Ctx }, appId: string, settleMs = 1500):
   return replies;
 }
 
-async function stage(t: { context: Ctx }, appId: string, appDir: string, memoryMb: number): Promise<{ uri: string; sha256: string; staged: any }> {
+async function stage(t: { context: Ctx }, appId: string, appDir: string, memoryMb: number, buildpack?: string): Promise<{ uri: string; sha256: string; staged: any }> {
+  const staged = await requestStaging(t, appId, appDir, memoryMb, buildpack);
+  if (staged.state !== 'STAGED') throw new Error(`staging ${appId} failed: ${staged.error}`);
+  const { blobs } = t.context;
+  const upload = blobs.uploads.get(`/droplets/${appId}`);
+  if (!upload) throw new Error('no droplet was uploaded');
+  blobs.put(`/droplets/${appId}`, upload.body);
+  return { uri: blobs.url(`/droplets/${appId}`), sha256: staged.droplet_sha256, staged };
+}
+
+/** Asks for a staging and returns the reply, whatever its state. */
+async function requestStaging(t: { context: Ctx }, appId: string, appDir: string, memoryMb: number, buildpack?: string): Promise<any> {
   const { nc, blobs } = t.context;
   blobs.put(`/packages/${appId}`, await zipDirectory(appDir));
   const reply = await nc.request(
@@ -178,15 +194,11 @@ async function stage(t: { context: Ctx }, appId: string, appDir: string, memoryM
       droplet_upload_uri: blobs.url(`/droplets/${appId}`),
       env: {},
       limits: { memory_mb: memoryMb, disk_mb: 1024 },
+      ...(buildpack ? { buildpack } : {}),
     }),
     { timeout: 150_000 },
   );
-  const staged = reply.json<any>();
-  if (staged.state !== 'STAGED') throw new Error(`staging ${appId} failed: ${staged.error}`);
-  const upload = blobs.uploads.get(`/droplets/${appId}`);
-  if (!upload) throw new Error('no droplet was uploaded');
-  blobs.put(`/droplets/${appId}`, upload.body);
-  return { uri: blobs.url(`/droplets/${appId}`), sha256: staged.droplet_sha256, staged };
+  return reply.json<any>();
 }
 
 /** Starts a staged droplet on DEA 0 (the one that staged it). */
@@ -285,6 +297,83 @@ test.serial('one DEA stages node-hello (npm from the loopback registry) and runs
   t.falsy(t.context.messages.find((m) => m.subject === 'droplet.exited' && m.data.instance_id === msg.instance_id));
   t.context.nc.publish('dea.stop', JSON.stringify({ app_id: appId }));
 });
+
+test.serial('buildpacks run in a container: their own uid and processes, no view of the DEA, no reach to the host but the registry', async (t) => {
+  t.timeout(120_000);
+  const { host, registry } = t.context;
+  const sockets = new Set<Socket>();
+  const listener: Server = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => listener.listen(0, host, r));
+  const closedPort = (listener.address() as { port: number }).port;
+  const bp = scratchDir('dea-cluster-bp');
+  t.context.dirs.push(bp);
+  const probe = (port: number) =>
+    `node -e "require('net').connect(${port}, '${host}').on('connect', function () { console.log('PORT ${port} open'); this.destroy(); }).on('error', (e) => console.log('PORT ${port} ' + e.code))"`;
+  await writeScripts(bp, {
+    detect: 'echo probe-bp',
+    compile: [
+      'echo "UID $(id -u)"',
+      'echo "HOST $(hostname)"',
+      'echo "BUILD $1"',
+      'echo "PROCS $(ls /proc | grep -c "^[0-9]")"',
+      `if [ -e '${t.context.dirs[0]}' ]; then echo 'DEA visible'; else echo 'DEA hidden'; fi`,
+      `if touch "$(dirname "$0")/x" 2>/dev/null; then echo 'BP writable'; else echo 'BP read-only'; fi`,
+      probe(registry.port),
+      probe(closedPort),
+      'echo "pid $$" > "$1/built-by"',
+    ].join('\n'),
+    release: "echo '---'; echo 'default_process_types:'; echo '  web: sleep 600'",
+  });
+  const appId = randomUUID();
+  const app = scratchDir('dea-cluster-bp-app');
+  t.context.dirs.push(app);
+  await writeFile(join(app, 'README'), 'an app for the probe buildpack\n');
+  try {
+    await stage(t, appId, app, 128, bp);
+  } finally {
+    listener.close();
+    for (const s of sockets) s.destroy();
+  }
+  const lines = t.context.messages.filter((m) => m.subject === `logs.${appId}`).map((m) => String(m.data.line));
+  const said = (re: RegExp) => lines.find((l) => re.test(l)) ?? `(no line matching ${re} in ${JSON.stringify(lines)})`;
+  const uid = Number(/^UID (\d+)$/.exec(said(/^UID /))?.[1]);
+  t.true(uid >= 21_000 && uid < 21_050, `staged as a container uid of DEA 0's range, not ${uid}`);
+  t.is(said(/^HOST /), 'HOST staging');
+  t.is(said(/^BUILD /), 'BUILD /home/vcap/app', 'built where it will run');
+  const procs = Number(/^PROCS (\d+)$/.exec(said(/^PROCS /))?.[1]);
+  t.true(procs > 0 && procs < 10, `its own pid namespace: ${procs} processes seen`);
+  t.is(said(/^DEA /), 'DEA hidden');
+  t.is(said(/^BP /), 'BP read-only');
+  t.is(said(new RegExp(`^PORT ${registry.port} `)), `PORT ${registry.port} open`, 'the registry is allowed');
+  t.is(said(new RegExp(`^PORT ${closedPort} `)), `PORT ${closedPort} ECONNREFUSED`, 'the rest of the host is not');
+});
+
+test.serial('a buildpack over the staging memory is killed, and the staging error says out of memory', async (t) => {
+  t.timeout(120_000);
+  const bp = scratchDir('dea-cluster-bp-oom');
+  t.context.dirs.push(bp);
+  await writeScripts(bp, {
+    detect: 'echo hog',
+    compile: `node -e "const a = []; for (let i = 0; i < 200; i++) a.push(Buffer.alloc(8 << 20, 1)); console.log('allocated')"`,
+    release: "echo '---'",
+  });
+  const app = scratchDir('dea-cluster-oom-app');
+  t.context.dirs.push(app);
+  await writeFile(join(app, 'README'), 'x\n');
+  const staged = await requestStaging(t, randomUUID(), app, 128, bp);
+  t.is(staged.state, 'FAILED', JSON.stringify(staged));
+  t.regex(String(staged.error), /compile.*out of memory/i);
+});
+
+/** A buildpack of shell scripts, readable by every uid (a container's too). */
+async function writeScripts(dir: string, scripts: Record<string, string>): Promise<void> {
+  await chmod(dir, 0o755);
+  await mkdir(join(dir, 'bin'), { mode: 0o755 });
+  for (const [name, body] of Object.entries(scripts)) await writeFile(join(dir, 'bin', name), `#!/bin/bash\nset -e\n${body}\n`, { mode: 0o755 });
+}
 
 test.serial("an instance cannot reach a service on the host's address (where NATS would listen), while its DEA is connected", async (t) => {
   t.timeout(120_000);

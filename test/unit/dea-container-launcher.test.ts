@@ -109,3 +109,15 @@ test('exit descriptions: out of memory first, then a stop, then signal or status
   t.is(signalOfStatus(128), null);
   t.is(signalOfStatus(130), 'SIGINT');
 });
+
+test('extra binds follow the hostname as a count and (source, target, ro|rw) triples, before setpriv', (t) => {
+  const binds = [
+    { source: '/ws/cache', target: '/tmp/cache', readOnly: false },
+    { source: '/bp/node', target: '/tmp/buildpacks/0', readOnly: true },
+  ];
+  const argv = namespacedArgv({ ...launch, binds });
+  const at = argv.indexOf('ingot-init') + 7;
+  t.deepEqual(argv.slice(at, at + 8), ['2', '/ws/cache', '/tmp/cache', 'rw', '/bp/node', '/tmp/buildpacks/0', 'ro', DEFAULT_TOOLS.setpriv]);
+  const plain = namespacedArgv(launch);
+  t.deepEqual(plain.slice(at, at + 2), ['0', DEFAULT_TOOLS.setpriv]);
+});

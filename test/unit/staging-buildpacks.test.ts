@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { detectBuildpack, installedBuildpacks, orderBuildpacks, parseBuildpackRequest } from '../../kernel/dea/staging/buildpacks.ts';
 import { StagingError } from '../../kernel/dea/staging/errors.ts';
 import { DEFAULT_BUILDPACK_ORDER, builtinBuildpacksDir, compileStagerOptions } from '../../kernel/dea/staging/options.ts';
-import { ProcessSandbox } from '../../kernel/dea/staging/sandbox.ts';
+import { ProcessSandbox, type StagingDirs } from '../../kernel/dea/staging/sandbox.ts';
 import type { Buildpack } from '../../kernel/dea/staging/types.ts';
 import { scratchDir } from '../helpers/tmp.ts';
 import { zipBuffer } from '../helpers/zip.ts';
@@ -71,7 +71,7 @@ test('detection takes the first candidate that accepts, with the name it printed
 /** Runs the built-in bin/detect scripts, in order, on `dir` as the stager would. */
 async function detectWithBuiltins(dir: string): Promise<string | undefined> {
   const candidates = await installedBuildpacks(builtinBuildpacksDir(), DEFAULT_BUILDPACK_ORDER);
-  const sandbox = await ProcessSandbox.factory()({ writable: [dir], readOnly: candidates.map((c) => c.dir), memoryMb: 512, diskMb: 512 });
+  const sandbox = await ProcessSandbox.factory()({ dirs: oneDir(dir), buildpacks: candidates.map((c) => c.dir), memoryMb: 512, diskMb: 512 });
   const { path } = compileStagerOptions({ workDir: root });
   try {
     const found = await detectBuildpack(candidates, async (bp) => {
@@ -137,3 +137,8 @@ test('stager options: defaults, and every problem reported at once', (t) => {
     t.true(err!.message.includes(part), part);
   }
 });
+
+/** Every staging directory role played by one directory. */
+function oneDir(dir: string): StagingDirs {
+  return { app: dir, deps: dir, cache: dir, home: dir, tmp: dir };
+}

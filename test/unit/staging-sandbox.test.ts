@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LineSplitter, ProcessSandbox } from '../../kernel/dea/staging/sandbox.ts';
+import { LineSplitter, ProcessSandbox, type StagingDirs } from '../../kernel/dea/staging/sandbox.ts';
 import { eventually } from '../helpers/component-process.ts';
 import { scratchDir } from '../helpers/tmp.ts';
 
@@ -23,7 +23,7 @@ test('lines: split on \\n, \\r\\n and \\r, across chunks and multi-byte characte
 });
 
 test('a command\'s lines arrive as they are produced, each on its stream', async (t) => {
-  const box = await ProcessSandbox.factory()({ writable: [root], readOnly: [], memoryMb: 256, diskMb: 256 });
+  const box = await ProcessSandbox.factory()({ dirs: oneDir(root), buildpacks: [], memoryMb: 256, diskMb: 256 });
   const flag = join(root, 'go');
   const seen: Array<[string, string]> = [];
   // The command waits for a file the test only writes once the first line has arrived.
@@ -45,7 +45,7 @@ test('a command\'s lines arrive as they are produced, each on its stream', async
 });
 
 test('a timeout kills the command and whatever it started', async (t) => {
-  const box = await ProcessSandbox.factory()({ writable: [root], readOnly: [], memoryMb: 256, diskMb: 256 });
+  const box = await ProcessSandbox.factory()({ dirs: oneDir(root), buildpacks: [], memoryMb: 256, diskMb: 256 });
   const pidFile = join(root, 'child.pid');
   const exit = await box.run(['bash', '-c', `sleep 60 & echo $! > ${pidFile}; wait`], { cwd: root, env: { PATH }, timeoutMs: 500, onLine: () => {} });
   t.is(exit.reason, 'timeout');
@@ -56,7 +56,7 @@ test('a timeout kills the command and whatever it started', async (t) => {
 });
 
 test('the memory limit stops a command that allocates past it', async (t) => {
-  const box = await ProcessSandbox.factory()({ writable: [root], readOnly: [], memoryMb: 128, diskMb: 256 });
+  const box = await ProcessSandbox.factory()({ dirs: oneDir(root), buildpacks: [], memoryMb: 128, diskMb: 256 });
   const exit = await box.run(['node', '-e', 'const a = []; for (let i = 0; i < 64; i++) a.push(Buffer.alloc(8 << 20, 1)); console.log("allocated")'], {
     cwd: root,
     env: { PATH },
@@ -67,7 +67,7 @@ test('the memory limit stops a command that allocates past it', async (t) => {
 });
 
 test('a command that cannot start says why', async (t) => {
-  const box = await ProcessSandbox.factory({ memoryLimit: false })({ writable: [root], readOnly: [], memoryMb: 256, diskMb: 256 });
+  const box = await ProcessSandbox.factory({ memoryLimit: false })({ dirs: oneDir(root), buildpacks: [], memoryMb: 256, diskMb: 256 });
   const exit = await box.run([join(root, 'missing')], { cwd: root, env: { PATH }, timeoutMs: 5000, onLine: () => {} });
   t.is(exit.exitCode, null);
   t.regex(exit.reason ?? '', /could not start .*missing: .*ENOENT/);
@@ -80,4 +80,9 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Every staging directory role played by one directory. */
+function oneDir(dir: string): StagingDirs {
+  return { app: dir, deps: dir, cache: dir, home: dir, tmp: dir };
 }

@@ -165,6 +165,7 @@ export class Container {
           tmp: this.paths.tmp,
           hostsFile: this.paths.hostsFile,
           hostname: this.hostname,
+          binds: this.#state.binds,
           uid: this.uid,
           gid: this.uid,
           cwd: options.cwd ?? '/home/vcap/app',
@@ -432,7 +433,9 @@ export class Container {
 
   /** Isolation none has no mount namespace: container paths name host directories. */
   #hostPathOf(containerPath: string): string {
+    // Binds first: their targets lie within /tmp or /home/vcap.
     const map: Array<[string, string]> = [
+      ...this.#state.binds.map((b): [string, string] => [b.target, b.source]),
       ['/home/vcap/app', this.paths.app],
       ['/home/vcap', this.paths.home],
       ['/tmp', this.paths.tmp],

@@ -140,6 +140,7 @@ export class ContainerHost {
         hostname,
         appDir: paths.app,
         appDirOwned: false,
+        binds: spec.binds,
         limits: { memoryBytes: spec.memoryBytes, pids: spec.pids, cpuShares: spec.cpuShares, diskBytes: spec.diskBytes },
         process: null,
         createdAt: new Date().toISOString(),

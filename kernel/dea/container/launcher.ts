@@ -8,7 +8,8 @@
 //   unshare              new pid, mount, uts and ipc namespaces, private mount propagation;
 //                        its forked child is pid 1 of the container and dies with it;
 //   sh (init, root)      builds a root of read-only binds of the OS on a tmpfs, a fresh /proc,
-//                        a minimal /dev, the private /home/vcap, /home/vcap/app and /tmp;
+//                        a minimal /dev, the private /home/vcap, /home/vcap/app and /tmp, and
+//                        the spec's extra binds (staging's cache, deps and buildpacks);
 //                        pivot_root's into it and detaches the host's tree, sets the hostname;
 //   setpriv              drops to the container's uid/gid, no groups, no new privileges;
 //   sh (runner, pid 1)   starts the command and forwards TERM/HUP/USR1/USR2 to it (pid 1 of a
@@ -47,6 +48,8 @@ export interface NamespacedLaunch {
   /** File bound read-only over /etc/hosts. */
   hostsFile: string;
   hostname: string;
+  /** More host directories, bound after the rest (targets validated by options.ts). */
+  binds?: Array<{ source: string; target: string; readOnly: boolean }>;
   uid: number;
   gid: number;
   /** Working directory inside the container. */
@@ -69,6 +72,8 @@ const INIT = [
   "trap 'exit 143' TERM",
   '__ingot_root=$1 __ingot_home=$2 __ingot_app=$3 __ingot_tmp=$4 __ingot_hosts=$5 __ingot_hostname=$6',
   'shift 6',
+  // Then a count of binds and, for each, source, target and ro|rw.
+  '__ingot_nbinds=$1; shift',
   // The app's PATH may lack the system's tools; use ours and give the app back its own.
   'if [ -n "${PATH+set}" ]; then __ingot_path=$PATH; fi',
   'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
@@ -92,6 +97,10 @@ const INIT = [
   'mount --bind -o nosuid,nodev "$__ingot_app" home/vcap/app',
   'mount --bind -o nosuid,nodev "$__ingot_tmp" tmp',
   'mount --bind -o ro "$__ingot_hosts" etc/hosts',
+  'while [ "$__ingot_nbinds" -gt 0 ]; do',
+  '  mkdir -p ".$2"; mount --bind -o "$3",nosuid,nodev "$1" ".$2"',
+  '  shift 3; __ingot_nbinds=$((__ingot_nbinds - 1))',
+  'done',
   'echo "$__ingot_hostname" > /proc/sys/kernel/hostname',
   // The host's tree goes away entirely: nothing of the DEA's files remains reachable.
   'pivot_root . .ingot-old-root',
@@ -100,7 +109,7 @@ const INIT = [
   'rmdir /.ingot-old-root',
   'mount -o remount,bind,ro /',
   'if [ -n "${__ingot_path+set}" ]; then PATH=$__ingot_path; else unset PATH; fi',
-  'unset __ingot_root __ingot_home __ingot_app __ingot_tmp __ingot_hosts __ingot_hostname __ingot_d __ingot_path',
+  'unset __ingot_root __ingot_home __ingot_app __ingot_tmp __ingot_hosts __ingot_hostname __ingot_d __ingot_path __ingot_nbinds',
   'exec "$@"',
 ].join('\n');
 
@@ -122,11 +131,13 @@ const RUNNER = [
 ].join('\n');
 
 export function namespacedArgv(l: NamespacedLaunch, tools: Tools = DEFAULT_TOOLS): string[] {
+  const binds = l.binds ?? [];
   return [
     tools.sh, '-c', JOIN_CGROUPS, 'ingot-launch', ...l.procsFiles, '--',
     tools.nsenter, `--net=${l.netnsPath}`, '--',
     tools.unshare, '--pid', '--mount', '--uts', '--ipc', '--propagation', 'private', '--kill-child=SIGKILL', '--',
     tools.sh, '-c', INIT, 'ingot-init', l.rootfs, l.home, l.app, l.tmp, l.hostsFile, l.hostname,
+    String(binds.length), ...binds.flatMap((b) => [b.source, b.target, b.readOnly ? 'ro' : 'rw']),
     tools.setpriv, `--reuid=${l.uid}`, `--regid=${l.gid}`, '--clear-groups', '--no-new-privs', '--',
     '/bin/sh', '-c', RUNNER, 'ingot-run', l.cwd, l.command,
   ];

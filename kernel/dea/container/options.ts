@@ -1,7 +1,7 @@
 // Raw options in, validated and defaulted options out; nothing downstream re-checks them.
 // Validation collects every problem, each naming its path, before failing.
 
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, posix, resolve } from 'node:path';
 import { z } from 'zod';
 import { InvalidConfigError } from './errors.ts';
 import { formatCidr, parseCidr, parseIPv4, slotCount } from './ipv4.ts';
@@ -52,6 +52,30 @@ const hostSchema = z
   })
   .strict();
 
+const MAX_BINDS = 16;
+
+/** Where a bind may go: inside the container's own writable trees, never over the OS, the
+ *  app directory, or anything the launcher mounts itself. */
+export function bindTargetProblem(target: string): string | null {
+  if (!target.startsWith('/') || posix.normalize(target) !== target || target.endsWith('/')) return 'expected a normalized absolute path';
+  if (!/^[A-Za-z0-9_.\/-]+$/.test(target)) return 'expected only [A-Za-z0-9_./-]';
+  const under = (dir: string) => target.startsWith(`${dir}/`);
+  if (!under('/tmp') && !under('/home/vcap')) return 'expected a path under /tmp or /home/vcap';
+  if (target === '/home/vcap/app' || under('/home/vcap/app')) return 'the app directory cannot be bound over';
+  return null;
+}
+
+const bindSchema = z
+  .object({
+    source: z.string().refine((p) => isAbsolute(p), { message: 'expected an absolute path' }),
+    target: z.string().superRefine((t, ctx) => {
+      const problem = bindTargetProblem(t);
+      if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+    }),
+    readOnly: z.boolean().default(false),
+  })
+  .strict();
+
 const specSchema = z
   .object({
     id: z.string().regex(CONTAINER_ID_PATTERN, 'expected 1–64 of [A-Za-z0-9_.-]'),
@@ -62,6 +86,7 @@ const specSchema = z
     appDir: z.string().refine((p) => isAbsolute(p), { message: 'expected an absolute path' }).optional(),
     hostname: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'expected a hostname label').optional(),
     env: z.record(z.string()).default({}),
+    binds: z.array(bindSchema).max(MAX_BINDS, `expected at most ${MAX_BINDS} binds`).default([]),
   })
   .strict();
 

@@ -21,12 +21,14 @@ const stateSchema = z.object({
   hostname: z.string(),
   appDir: z.string(),
   appDirOwned: z.boolean(),
+  // Absent in state files written before binds existed.
+  binds: z.array(z.object({ source: z.string(), target: z.string(), readOnly: z.boolean() })).default([]),
   limits: z.object({ memoryBytes: z.number(), pids: z.number(), cpuShares: z.number(), diskBytes: z.number() }),
   process: z.object({ pid: z.number().int(), startTime: z.number() }).nullable(),
   createdAt: z.string(),
 });
 
-export type ContainerState = z.infer<typeof stateSchema>;
+export type ContainerState = z.output<typeof stateSchema>;
 
 export async function writeState(file: string, state: ContainerState): Promise<void> {
   // Write then rename, so a crash never leaves a half-written state behind.

@@ -82,6 +82,16 @@ export interface ContainerSpec {
   hostname?: string;
   /** Default environment of every process spawned in the container. */
   env?: Record<string, string>;
+  /** More host directories shown inside (staging's cache, deps and buildpacks). */
+  binds?: Bind[];
+}
+
+/** A host directory bound into a container at `target`: under /tmp or /home/vcap, but not in
+ *  /home/vcap/app (the app directory stays exactly the droplet's). */
+export interface Bind {
+  source: string;
+  target: string;
+  readOnly?: boolean;
 }
 
 export interface SpawnOptions {

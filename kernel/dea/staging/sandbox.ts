@@ -3,8 +3,8 @@
 // processes (tests, `isolation: none`) or inside the DEA's Linux containers.
 //
 // The stager knows host paths only. A sandbox is created for one staging from a spec that
-// lists the host directories the commands need (writable: build, cache, deps, home, tmp;
-// read-only: the buildpacks); it may show them at other paths inside, so every path the
+// names the host directories the commands need (writable, by role: build, deps, cache, home,
+// tmp; read-only: the buildpacks); it may show them at other paths inside, so every path the
 // stager hands to a command (argv, cwd, env values) goes through `pathInside` first.
 import { spawn } from 'node:child_process';
 import { chown, lstat, readdir } from 'node:fs/promises';
@@ -12,11 +12,23 @@ import { join, relative, isAbsolute, sep } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { LogStream } from './types.ts';
 
+/** The writable host directories of one staging, by role. */
+export interface StagingDirs {
+  /** The build directory: the app as the droplet will hold it. */
+  app: string;
+  /** What bin/supply installs (deps/<index>). */
+  deps: string;
+  /** The app's staging cache, kept between stagings. */
+  cache: string;
+  home: string;
+  tmp: string;
+}
+
 export interface SandboxSpec {
   /** Host directories commands may write. */
-  writable: string[];
-  /** Host directories commands may read but not write (the buildpacks). */
-  readOnly: string[];
+  dirs: StagingDirs;
+  /** Host directories commands may read but not write (the candidate buildpacks). */
+  buildpacks: string[];
   /** Memory for all of staging's processes together. */
   memoryMb: number;
   /** Disk that staging may fill. */
@@ -86,14 +98,14 @@ export class ProcessSandbox implements StagingSandbox {
   static factory(opts: ProcessSandboxOptions = {}): SandboxFactory {
     return async (spec) => {
       if (opts.uid !== undefined) {
-        for (const dir of spec.writable) await chownTree(dir, opts.uid, opts.gid ?? opts.uid);
+        for (const dir of Object.values(spec.dirs)) await chownTree(dir, opts.uid, opts.gid ?? opts.uid);
       }
       return new ProcessSandbox(spec, opts);
     };
   }
 
   pathInside(hostPath: string): string {
-    const known = [...this.spec.writable, ...this.spec.readOnly].some((d) => isWithin(d, hostPath));
+    const known = [...Object.values(this.spec.dirs), ...this.spec.buildpacks].some((d) => isWithin(d, hostPath));
     if (!known) throw new Error(`${hostPath} is not among the sandbox's directories`);
     return hostPath;
   }
@@ -226,7 +238,7 @@ export function isWithin(dir: string, path: string): boolean {
 }
 
 /** chown -R without following symlinks. */
-async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+export async function chownTree(path: string, uid: number, gid: number): Promise<void> {
   const st = await lstat(path);
   if (st.isSymbolicLink()) return;
   await chown(path, uid, gid);

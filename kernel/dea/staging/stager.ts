@@ -145,8 +145,8 @@ class StagingRun {
     const resolved = await resolveBuildpacks(parseBuildpackRequest(job.buildpack), options, dirs.clone, this.onLog, this.signal);
 
     this.sandbox = await options.sandbox({
-      writable: [dirs.app, dirs.cache, dirs.deps, dirs.home, dirs.tmp],
-      readOnly: resolved.candidates.map((b) => b.dir),
+      dirs: { app: dirs.app, deps: dirs.deps, cache: dirs.cache, home: dirs.home, tmp: dirs.tmp },
+      buildpacks: resolved.candidates.map((b) => b.dir),
       memoryMb: Math.max(options.memoryMb, job.limits.memory_mb),
       diskMb: options.diskMb,
     });
