@@ -282,6 +282,17 @@ export const hmRequest = z
   .passthrough();
 export type HmRequest = z.infer<typeof hmRequest>;
 
+/**
+ * A health manager telling its peers it is alive, published every election interval. The
+ * HMs elect one leader among themselves (kernel/health-manager/election.ts): only it sends
+ * on `cloudcontrollers.hm.requests`. `started_at` (unix seconds) is since when the HM has
+ * watched without a gap; `leader` is whether it sends now.
+ */
+export const healthmanagerPresence = z
+  .object({ id, started_at: z.number().nonnegative(), leader: z.boolean() })
+  .passthrough();
+export type HealthmanagerPresence = z.infer<typeof healthmanagerPresence>;
+
 // ---- logs -----------------------------------------------------------------------------
 
 export const logLine = z
@@ -387,6 +398,7 @@ export const subjects = {
   healthmanagerStatus: topic('healthmanager.status', healthmanagerStatus),
   healthmanagerHealth: topic('healthmanager.health', healthmanagerHealth),
   hmRequests: topic('cloudcontrollers.hm.requests', hmRequest),
+  healthmanagerPresence: topic('healthmanager.presence', healthmanagerPresence),
   logs: family('logs.*', logLine, (appId: string) => `logs.${token('app_id', appId)}`),
   serviceNodeAnnounce: family('services.*.announce', serviceNodeAnnounce, (label: string) => `services.${token('label', label)}.announce`),
   serviceGatewayAnnounce: topic('services.gateway.announce', serviceGatewayAnnounce),

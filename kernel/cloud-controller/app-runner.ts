@@ -11,6 +11,7 @@ import { blobPaths, type UrlSigner } from './auth/signed-urls.ts';
 import type { CcConfig } from './config.ts';
 import type { AppRecord, ProcessRecord, Store } from './db/mod.ts';
 import { errors } from './errors.ts';
+import { recordHmRequest } from './app-events.ts';
 import { decideStart, decideStop, type DesiredApp } from './hm-requests.ts';
 import { KeyedLock } from './locks.ts';
 import { appUris, loadRunnable, webProcess } from './lookups.ts';
@@ -317,6 +318,7 @@ export class AppRunner {
   private agreed(req: HmRequest, decision: { indices?: number[]; instance_ids?: string[]; partial?: string }): void {
     this.counts.hm_agreed++;
     this.d.log.info({ app_id: req.app_id, op: req.op, reason: req.reason, indices: decision.indices, instance_ids: decision.instance_ids, note: decision.partial }, 'hm request agreed');
+    this.track(recordHmRequest(this.d.store, req, decision));
   }
 
   private refused(req: HmRequest, why: string): void {

@@ -29,7 +29,7 @@ import { bootstrap } from './bootstrap.ts';
 import { ccConfig } from './config.ts';
 import { openStore } from './db/mod.ts';
 import { ApiServer } from './http/server.ts';
-import { recordCrash } from './crash-events.ts';
+import { recordCrash } from './app-events.ts';
 import { LogStore } from './logs.ts';
 import { Placer } from './placement.ts';
 import { RouteRegistrar } from './route-registrar.ts';

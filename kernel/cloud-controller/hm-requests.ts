@@ -1,7 +1,8 @@
 // The health managers' requests (`cloudcontrollers.hm.requests`): the HM notices, the
 // controller decides. A request is carried out only while the controller still agrees with
 // it — the HM's view may be stale (the app was stopped, scaled or restarted since). These
-// are the pure decisions; the component wires them to the runner.
+// are the pure decisions; the runner (app-runner.ts) carries out what is agreed and records
+// each agreed request as the app's audit event (app-events.ts: hm_start, hm_stop).
 import type { HmRequest } from '../bus/mod.ts';
 
 /** The app as the controller wants it. Undefined when the app no longer exists. */

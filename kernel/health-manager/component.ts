@@ -8,13 +8,17 @@
 // analysis.ts, a pure function run every analysis interval; its requests go out highest
 // priority first within a token bucket (rate-limit.ts).
 //
-// Several health managers may run. Each one analyses and sends; each also hears every HM's
-// requests (a plain subscription beside the controllers' queue group) and remembers them
-// (asked.ts), so a START or STOP one HM sent is not repeated by another while its effect
-// cannot have been heard yet. Two HMs deciding in the same instant may both ask: a STOP twice
-// is a no-op, a START twice can place a second instance of the index, which the duplicate
-// rule then stops. The controller's agreement check keeps every stale request harmless.
-// `healthmanager.status` and `.health` are answered by one HM of the queue group.
+// Several health managers may run; exactly one of them sends. They elect a leader over
+// `healthmanager.presence` (election.ts: the HM watching longest without a gap leads; a
+// silent one is gone after 3 intervals). Every HM keeps watching — intended state, real
+// state, and every request the leader sends (asked.ts, a plain subscription beside the
+// controllers' queue group) — and analyses every round, so a follower that takes over
+// knows at once what is wrong and what has already been asked. A follower sends nothing
+// and tells no app log; it only counts what it would have asked (`requests_withheld`).
+// A START is therefore never sent twice by two HMs deciding in the same instant. The
+// controller's agreement check still keeps a stale request (a takeover, a lost message)
+// harmless. `healthmanager.status` and `.health` are answered by any one HM of the queue
+// group: every HM holds the same analysis.
 import { subjects, replies, type HmRequest } from '../bus/mod.ts';
 import { counter, defineComponent, gauge, labelled, type Metric } from '../component/mod.ts';
 import { analyze } from './analysis.ts';
@@ -22,6 +26,7 @@ import { healthReply, statusReply, type Round } from './answers.ts';
 import { AskedMemory } from './asked.ts';
 import { restartDelayMs } from './backoff.ts';
 import { analysisPolicy, hmConfig } from './config.ts';
+import { elect, PeerTable, type Verdict } from './election.ts';
 import { BulkClient, IntendedState } from './intended-state.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { RealState } from './real-state.ts';
@@ -32,7 +37,7 @@ const STATUS_QUEUE = 'healthmanagers';
 export default defineComponent({
   type: 'health-manager',
   config: hmConfig,
-  async start({ config, bus, log }) {
+  async start({ config, bus, log, uuid }) {
     const policy = analysisPolicy(config);
     const timeoutMs = policy.heartbeat_timeout_ms;
     const clock = Date.now;
@@ -50,13 +55,38 @@ export default defineComponent({
       clock,
     );
     const sent = Object.fromEntries(REQUEST_REASONS.map((r) => [r, 0])) as Record<RequestReason, number>;
-    const totals = { rounds: 0, deferred: 0, instances: 0 };
+    const totals = { rounds: 0, deferred: 0, instances: 0, withheld: 0 };
+    /** The last round: when it ran (this clock, ms) and how long it took. */
+    const lastAnalysis = { at: undefined as number | undefined, ms: 0 };
     /** Unknown apps looked up at the controller, and when: at most once per grace period each. */
     const lookedUp = new Map<string, number>();
     /** Back-offs already told to the app's log, so each is told once. */
     const toldBackoff = new Set<string>();
     let last: Round | undefined;
     let stopped = false;
+
+    // ---- the election --------------------------------------------------------------------
+    const electionPolicy = { interval_ms: config.election.interval_ms };
+    /** Since when this HM has watched without a gap: its start, or its last reconnect. */
+    const self = { id: uuid, started_at: clock() };
+    const peers = new PeerTable(uuid);
+    let verdict: Verdict = { leader: false, why: 'listening', leader_id: undefined, peers: [] };
+    const campaign = (): void => {
+      const now = clock();
+      peers.prune(now, electionPolicy);
+      // Cut off from NATS, an HM cannot know who else sends: it must not.
+      const next: Verdict = bus.connected ? elect(self, peers.values(), now, electionPolicy) : { ...verdict, leader: false, why: 'listening' };
+      if (next.leader !== verdict.leader || next.leader_id !== verdict.leader_id) {
+        log.info({ leader: next.leader, why: next.why, leader_id: next.leader_id ?? null, peers: next.peers.length }, next.leader ? 'leading: this health manager sends requests' : 'following: another health manager sends requests');
+      }
+      verdict = next;
+      if (!bus.connected) return;
+      try {
+        bus.publish(subjects.healthmanagerPresence, { id: self.id, started_at: self.started_at / 1000, leader: verdict.leader });
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'publishing presence failed');
+      }
+    };
 
     // ---- intended state ------------------------------------------------------------------
     let loading: Promise<void> | undefined;
@@ -95,6 +125,7 @@ export default defineComponent({
       }),
       // Every HM's requests, its own included: no queue group, so each HM hears them all.
       bus.subscribe(subjects.hmRequests, (req) => asked.record(req, clock())),
+      bus.subscribe(subjects.healthmanagerPresence, (msg) => peers.hear(msg, clock())),
       bus.subscribe(subjects.healthmanagerStatus, (req, ctx) => {
         if (ctx.reply) bus.respond(ctx.reply, replies.healthmanagerStatus, statusReply(req, last));
       }, { queue: STATUS_QUEUE }),
@@ -106,6 +137,10 @@ export default defineComponent({
       // Heartbeats and droplet.updated were lost meanwhile: listen a whole timeout before
       // calling anything missing, and read the desired state again.
       real.relisten(clock());
+      // The requests sent meanwhile were lost too: this HM's view has a gap, so it stands
+      // again as a newcomer and leaves the lead to any HM that watched throughout.
+      self.started_at = clock();
+      verdict = { ...verdict, leader: false, why: 'listening' };
       void loadAll();
     });
 
@@ -113,6 +148,7 @@ export default defineComponent({
     const round = (): void => {
       if (!bus.connected) return; // silence while cut off proves nothing
       const now = clock();
+      const began = performance.now();
       const desired = intended.snapshot();
       real.prune(now, 3 * timeoutMs, (appId, version) => {
         if (!intended.loaded) return true;
@@ -124,14 +160,22 @@ export default defineComponent({
       for (const [appId, at] of lookedUp) if (now - at >= policy.unknown_app_grace_ms) lookedUp.delete(appId);
 
       const analysis = analyze(desired, seen, now, { asked: asked.snapshot(), policy, budget: bucket.available(now) });
-      for (const req of analysis.requests) send(req, analysis, now);
-      bucket.take(analysis.requests.length, now);
-      tellBackoffs(analysis, now);
+      // Decided now, not at the last campaign: a leader that lost its connection since must not send.
+      const leading = verdict.leader && bus.connected;
+      if (leading) {
+        for (const req of analysis.requests) send(req, analysis, now);
+        bucket.take(analysis.requests.length, now);
+        tellBackoffs(analysis, now);
+        totals.deferred += analysis.deferred;
+      } else {
+        totals.withheld += analysis.requests.length;
+      }
       totals.rounds++;
-      totals.deferred += analysis.deferred;
       totals.instances = seen.instances.filter((i) => now - i.heard_at < timeoutMs && ['STARTING', 'RUNNING', 'EVACUATING'].includes(i.state)).length;
       last = { analysis, real: seen, at: now, heartbeat_timeout_ms: timeoutMs };
-      if (analysis.deferred > 0) log.warn({ sent: analysis.requests.length, deferred: analysis.deferred }, 'requests held back by the rate limit');
+      lastAnalysis.at = now;
+      lastAnalysis.ms = Math.round((performance.now() - began) * 1000) / 1000;
+      if (leading && analysis.deferred > 0) log.warn({ sent: analysis.requests.length, deferred: analysis.deferred }, 'requests held back by the rate limit');
     };
 
     const send = (req: PlannedRequest, analysis: Analysis, now: number): void => {
@@ -201,7 +245,9 @@ export default defineComponent({
 
     await bus.flush();
     void loadAll();
+    campaign(); // peers hear of this HM at once; it leads only after listening (election.ts)
     const timers = [
+      setInterval(campaign, config.election.interval_ms),
       setInterval(() => {
         // A failing round is a bug to log, not a reason to stop watching.
         try {
@@ -213,7 +259,7 @@ export default defineComponent({
       setInterval(() => void loadAll(), config.resync_interval_s * 1000),
     ];
     log.info(
-      { bulk_api: config.bulk_api.url, analysis_interval_s: config.analysis_interval_s, heartbeat_timeout_s: config.heartbeat_timeout_s, resync_interval_s: config.resync_interval_s },
+      { id: uuid, bulk_api: config.bulk_api.url, election_interval_ms: config.election.interval_ms, analysis_interval_s: config.analysis_interval_s, heartbeat_timeout_s: config.heartbeat_timeout_s, resync_interval_s: config.resync_interval_s },
       'health manager watching',
     );
 
@@ -230,12 +276,22 @@ export default defineComponent({
       };
     };
 
+    const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+
     return {
       varz: () => ({
         ...numbers(),
+        id: uuid,
+        leader: verdict.leader,
+        leader_id: verdict.leader_id ?? null,
+        watching_since: iso(self.started_at),
+        peers: verdict.peers.map((p) => ({ id: p.id, started_at: iso(p.started_at), leader: p.leader, heard_ms_ago: clock() - p.heard_at })),
         requests_sent: { ...sent },
         requests_deferred: totals.deferred,
+        requests_withheld: totals.withheld,
         rounds: totals.rounds,
+        last_analysis_at: iso(lastAnalysis.at),
+        last_analysis_ms: lastAnalysis.ms,
         intended: { loaded: intended.loaded, apps: intended.size, ...intended.counts, last_error: intended.lastError ?? null },
         real: { ...real.counts },
       }),
@@ -251,6 +307,11 @@ export default defineComponent({
           gauge('instances_flapping', 'Indices in crash back-off', n.flapping),
           labelled('requests_sent_total', 'Requests sent to the controllers, by kind', 'counter', 'kind', sent),
           counter('requests_deferred_total', 'Requests held back by the rate limit (found again by a later round)', totals.deferred),
+          counter('requests_withheld_total', 'Requests found while following another HM (the leader sends them)', totals.withheld),
+          gauge('leader', '1 while this HM is the one that sends requests', verdict.leader ? 1 : 0),
+          gauge('peers', 'Other health managers heard alive', verdict.peers.length),
+          gauge('last_analysis_timestamp_seconds', 'When the last analysis round ran (unix seconds; 0 before the first)', (lastAnalysis.at ?? 0) / 1000),
+          gauge('last_analysis_duration_seconds', 'How long the last analysis round took', lastAnalysis.ms / 1000),
           counter('heartbeats_total', 'DEA heartbeats heard', real.counts.heartbeats),
           counter('crashes_total', 'Crashes heard (droplet.exited CRASHED)', real.counts.crashes),
           gauge('desired_state_loaded', '1 once the desired state has been read in full', intended.loaded ? 1 : 0),

@@ -46,6 +46,14 @@ export const hmConfig = componentConfig({
     })
     .strict()
     .default({}),
+  /** Leader election among several HMs (election.ts): only the leader sends requests. */
+  election: z
+    .object({
+      /** How often each HM says it is alive on healthmanager.presence; a peer silent 3 intervals is gone. */
+      interval_ms: z.number().int().min(10).max(60_000).default(1000),
+    })
+    .strict()
+    .default({}),
   /** A token bucket over the requests this HM sends. */
   rate_limit: z
     .object({

@@ -361,7 +361,7 @@ test.serial('a crash reported on droplet.exited becomes an audit event', async (
   const { cc, bus, web } = t.context;
   bus.publish(subjects.dropletExited, { app_id: web.guid, version: 'v', instance_id: 'i-1', index: 1, reason: 'CRASHED', exit_status: 137, exit_description: 'out of memory' });
   const events = await eventually(async () => {
-    const r = (await cc.admin.get(`/v3/audit_events?target_guids=${web.guid}`)).body.resources;
+    const r = (await cc.admin.get(`/v3/audit_events?target_guids=${web.guid}&types=audit.app.process.crash`)).body.resources;
     return r.length > 0 && r;
   }, 5000, 'audit event');
   t.like(events[0], { type: 'audit.app.process.crash', target: { guid: web.guid, name: 'web' }, data: { index: 1, exit_status: 137, exit_description: 'out of memory' } });

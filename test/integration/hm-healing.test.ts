@@ -17,6 +17,10 @@ import { scratchDir } from '../helpers/tmp.ts';
 const STATUS = { user: 'ingot', password: 'hm-status-pw' };
 const BASE_DELAY_S = 2;
 const SLOW_DISCOVER_MS = 300;
+const ELECTION_MS = 200;
+const ANALYSIS_S = 0.2;
+const HEARTBEAT_TIMEOUT_S = 1.5;
+const FOLLOWER_TIMEOUT_S = 0.6;
 
 interface Ctx {
   nats: NatsServer;
@@ -61,17 +65,20 @@ test.before(async (t) => {
     local_ip: '127.0.0.1',
     drain_timeout_s: 2,
     bulk_api: { url: cc.url, user: BULK.user, password: BULK.password, timeout_s: 3, retry_interval_s: 0.5 },
-    analysis_interval_s: 0.2,
+    analysis_interval_s: ANALYSIS_S,
     resync_interval_s: 5,
-    heartbeat_timeout_s: 1.5,
+    heartbeat_timeout_s: HEARTBEAT_TIMEOUT_S,
     quiet_period_s: 0.5,
     unknown_app_grace_s: 1.5,
     crash_backoff: { immediate_restarts: 3, base_delay_s: BASE_DELAY_S, max_delay_s: 8, reset_after_s: 120 },
     rate_limit: { requests_per_s: 50, burst: 50 },
+    election: { interval_ms: ELECTION_MS },
   };
   const hm = await startComponentProcess('health-manager', writeConfig('hm', hmConfig), { statusUser: STATUS.user, statusPassword: STATUS.password });
   t.context = { nats, cc, journal, stager, deas, bus, hm, hmConfig, requests, heartbeater, extraHms: [] };
   await hm.waitForLog((l) => l.msg === 'desired state loaded', 10_000);
+  // Alone, it leads once it has listened for peers (election.ts).
+  await hm.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('leading'), 10_000);
 });
 
 test.after.always(async (t) => {
@@ -141,6 +148,16 @@ async function metricsText(t: { context: Ctx }): Promise<string> {
   return res.text();
 }
 
+async function varzOf(hm: StartedComponent): Promise<Record<string, any>> {
+  return (await (await fetch(hm.statusUrl('/varz'), { headers: { authorization: hm.auth } })).json()) as Record<string, any>;
+}
+
+/** The controller's audit events of an app, of one type. */
+async function auditEvents(cc: Controller, appGuid: string, type: string): Promise<Array<Record<string, any>>> {
+  const res = await cc.admin.get(`/v3/audit_events?target_guids=${appGuid}&types=${type}`);
+  return res.body.resources as Array<Record<string, any>>;
+}
+
 // ---- the tests -----------------------------------------------------------------------------
 
 test.serial('a bad config is one line naming the file, line and key, and exit 1', async (t) => {
@@ -165,6 +182,14 @@ test.serial('missing: an index no DEA reports is started again through the contr
   t.is(started.msg.version, app.version);
   await allRunning(t, app.guid, 2);
   t.false(requests.slice(asked).some((r) => r.app_id === app.guid && r.indices?.includes(0)), 'the running index is left alone');
+  // The controller keeps what it carried out as the app's audit event.
+  const [event, ...more] = await eventually(async () => {
+    const e = await auditEvents(cc, app.guid, 'audit.app.process.hm_start');
+    return e.length > 0 && e;
+  }, 5000, 'the hm_start audit event');
+  t.is(more.length, 0);
+  t.like(event, { type: 'audit.app.process.hm_start', actor: { name: 'health_manager' }, target: { guid: app.guid, type: 'app', name: 'two' }, data: { index: 1, version: app.version, reason: 'missing' } });
+  t.deepEqual(await auditEvents(cc, app.guid, 'audit.app.process.crash'), [], 'the types filter keeps other kinds out');
 });
 
 test.serial('crashes: three immediate restarts, then back-off; status says flapping; health counts', async (t) => {
@@ -225,6 +250,14 @@ test.serial('extras: beyond the count, a duplicate, an old version, an unknown a
   }
   // The instances the app needs were never touched.
   t.is(running(t, app.guid).length, 2);
+  const stops = await eventually(async () => {
+    const e = await auditEvents(cc, app.guid, 'audit.app.process.hm_stop');
+    return e.length >= 3 && e;
+  }, 5000, 'hm_stop audit events');
+  t.deepEqual(
+    stops.map((e) => `${e.data.instance} ${e.data.reason}`).sort(),
+    [`${beyond.instance_id} extra_index`, `${duplicate.instance_id} duplicate`, `${old.instance_id} old_version`].sort(),
+  );
 
   // A stopped app's leftover.
   await cc.admin.post(`/v3/apps/${app.guid}/actions/stop`);
@@ -272,31 +305,81 @@ test.serial('/varz and /metrics report apps, instances, flapping and requests by
   }
   t.true(varz.intended.loaded);
   t.is(varz.config.bulk_api.password, '[redacted]');
+  t.is(varz.leader, true, 'alone, it leads');
+  t.deepEqual(varz.peers, []);
+  t.is(varz.requests_withheld, 0);
+  const lastAt = Date.parse(varz.last_analysis_at);
+  t.true(Date.now() - lastAt < 5000 && Date.now() - lastAt >= 0, `last_analysis_at ${varz.last_analysis_at}`);
+  t.is(new Date(lastAt).toISOString(), varz.last_analysis_at);
+  t.true(typeof varz.last_analysis_ms === 'number' && varz.last_analysis_ms >= 0 && varz.last_analysis_ms < 1000, `last_analysis_ms ${varz.last_analysis_ms}`);
   const text = await metricsText(t);
   t.regex(text, /^ingot_health_manager_apps \d+$/m);
   t.regex(text, /^ingot_health_manager_instances_flapping \d+$/m);
   t.regex(text, /^ingot_health_manager_requests_sent_total\{kind="crashed"\} [1-9]\d*$/m);
   t.regex(text, /^ingot_health_manager_instances_missing \d+$/m);
   t.regex(text, /^ingot_health_manager_instances_crashed \d+$/m);
+  t.regex(text, /^ingot_health_manager_leader 1$/m);
+  t.regex(text, /^ingot_health_manager_peers 0$/m);
+  const ts = Number(/^ingot_health_manager_last_analysis_timestamp_seconds (\S+)$/m.exec(text)?.[1]);
+  t.true(Math.abs(Date.now() / 1000 - ts) < 5, `last analysis at ${ts}`);
+  t.regex(text, /^ingot_health_manager_last_analysis_duration_seconds \d/m);
 });
 
-test.serial('two health managers: both watch, a request one sends is not repeated by the other', async (t) => {
+test.serial('two health managers: one leads and sends; the other watches, sends nothing, and takes over when the leader dies', async (t) => {
   const { cc, deas, requests, hmConfig } = t.context;
-  const second = await startComponentProcess('health-manager', writeConfig('hm2', { ...hmConfig, index: 1 }), { statusUser: STATUS.user, statusPassword: STATUS.password });
+  const first = t.context.hm;
+  // The second HM calls an index missing sooner than the first: it sees the crash first, so
+  // only the election keeps it from asking.
+  const second = await startComponentProcess('health-manager', writeConfig('hm2', { ...hmConfig, index: 1, heartbeat_timeout_s: FOLLOWER_TIMEOUT_S }), {
+    statusUser: STATUS.user,
+    statusPassword: STATUS.password,
+  });
   t.context.extraHms.push(second);
   await second.waitForLog((l) => l.msg === 'desired state loaded', 10_000);
-  const app = await pushAndStart(cc, 'twice-watched', 1);
-  await allRunning(t, app.guid, 1);
+  // Each hears the other; the one watching longer (the first) leads.
+  const [v1, v2] = await eventually(async () => {
+    const vs = [await varzOf(first), await varzOf(second)];
+    return vs.every((v) => v.peers.length === 1) && vs;
+  }, 5000, 'the two HMs hear each other');
+  t.is(v1!.leader, true);
+  t.is(v2!.leader, false);
+  t.is(v2!.leader_id, v1!.id);
+  t.is(v1!.peers[0].id, v2!.id);
+
+  // One missing index: exactly one START, from the leader.
+  const app = await pushAndStart(cc, 'twice-watched', 2);
+  await allRunning(t, app.guid, 2);
   const asked = requests.length;
-  for (const d of deas) d.crash(app.guid, 0);
-  await allRunning(t, app.guid, 1);
+  for (const d of deas) d.crash(app.guid, 1);
+  await allRunning(t, app.guid, 2);
+  // Watch a window: both HMs analyse at least a heartbeat timeout's worth of rounds more, so a
+  // second START (the follower's, or the leader repeating itself) would have been sent.
+  const roundsAfter = Math.ceil((HEARTBEAT_TIMEOUT_S / ANALYSIS_S) * 1.5);
+  const base = await Promise.all([varzOf(first), varzOf(second)]);
+  await eventually(async () => {
+    const vs = await Promise.all([varzOf(first), varzOf(second)]);
+    return vs.every((v, n) => v.rounds - base[n]!.rounds >= roundsAfter);
+  }, 10_000, `${roundsAfter} more analysis rounds on both HMs`);
   const starts = requests.slice(asked).filter((r) => r.app_id === app.guid && r.op === 'START');
-  t.true(starts.length >= 1);
-  // Each HM hears the other's requests: a second START can only come from a decision taken
-  // in the same instant as the first (before it could be heard), never after it.
-  t.true(starts.every((s) => s.at - starts[0]!.at < 50), JSON.stringify(starts));
-  const sentBy = [t.context.hm, second].filter((h) => h.logs.some((l) => l.msg === 'hm request sent' && l.app_id === app.guid && l.op === 'START'));
-  t.is(sentBy.length, starts.length, 'each START was sent by a different HM');
-  // And whatever was sent, the index ends up running once.
-  await allRunning(t, app.guid, 1);
+  t.is(starts.length, 1, JSON.stringify(starts));
+  t.deepEqual(starts[0]!.indices, [1]);
+  t.true(first.logs.some((l) => l.msg === 'hm request sent' && l.app_id === app.guid), 'the leader sent it');
+  t.false(second.logs.some((l) => l.msg === 'hm request sent'), 'the follower never sends');
+  const follower = await varzOf(second);
+  t.is(Object.values(follower.requests_sent as Record<string, number>).reduce((a, b) => a + b, 0), 0);
+  t.true(follower.requests_withheld > 0, 'the follower found the missing index first, and held back');
+
+  // The leader dies: the follower takes over and heals the next missing index.
+  await first.kill();
+  const took = await eventually(async () => {
+    const v = await varzOf(second);
+    return v.leader === true && v;
+  }, 5000, 'the second HM leads');
+  t.deepEqual(took.peers, []);
+  const askedBefore = requests.length;
+  for (const d of deas) d.crash(app.guid, 0);
+  const req = await waitRequest(t, 'START index 0 from the new leader', (r) => r.app_id === app.guid && r.op === 'START' && requests.indexOf(r) >= askedBefore);
+  t.like(req, { indices: [0], reason: 'missing' });
+  t.true(second.logs.some((l) => l.msg === 'hm request sent' && l.app_id === app.guid && l.op === 'START'));
+  await allRunning(t, app.guid, 2);
 });

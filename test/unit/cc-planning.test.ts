@@ -135,3 +135,19 @@ test('stats: one row per desired index, the best reply, DOWN where none answered
   t.like(rows[1], { index: 1, state: 'DOWN', host: null, mem_quota: 1024 * 1024 });
   t.like(rows[2], { index: 2, state: 'STARTING', usage: {} });
 });
+
+test("stats: a flapping index shows as CRASHED with the health manager's count and next restart", (t) => {
+  const now = new Date('2024-01-01T00:00:00Z');
+  const nowS = now.getTime() / 1000;
+  const limits = { memory_in_mb: 1, disk_in_mb: 2 };
+  const flapping = [
+    { index: 0, version: 'v', crash_count: 5, since: nowS - 60, next_restart_at: nowS + 12 },
+    { index: 1, version: 'v', crash_count: 4, since: nowS - 60 },
+  ];
+  const running: DeaFindDropletReply = { dea_id: 'd', app_id: 'a', version: 'v', instance_id: 'i1', index: 1, state: 'RUNNING', state_timestamp: 1 };
+  const rows = instanceStats('web', 3, [running], limits, now, flapping);
+  t.like(rows[0], { index: 0, state: 'CRASHED', details: 'flapping: crashed 5 times, next restart in 12 s' });
+  // Running again, yet still counted as flapping until it has been stable a while.
+  t.like(rows[1], { index: 1, state: 'RUNNING', details: 'flapping: crashed 4 times' });
+  t.like(rows[2], { index: 2, state: 'DOWN', details: null });
+});

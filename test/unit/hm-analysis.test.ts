@@ -615,3 +615,115 @@ test('property: an index waiting out its back-off is never started before its ti
   );
   t.pass();
 });
+
+// ---- convergence ---------------------------------------------------------------------------
+
+/**
+ * A simulated world the HM's requests act on: DEAs holding instances, which heartbeat what
+ * they hold each round; a START makes a RUNNING instance appear, a STOP makes one disappear.
+ * A DEA reports a CRASHED or STOPPING instance once and then forgets it, and a STARTING one
+ * is RUNNING by the next round. Crash back-off stays out: no exits, so no crash records.
+ */
+interface SimInstance {
+  instance_id: string;
+  app_id: string;
+  version: string;
+  index: number;
+  state: InstanceState;
+  state_timestamp: number;
+  dea: string;
+}
+
+const SIM_DEAS = ['dea-a', 'dea-b'];
+/** One round per step: past the heartbeat timeout and the quiet period. */
+const SIM_STEP = policy.heartbeat_timeout_ms + policy.quiet_period_ms + S;
+/** Stops of extras, then missing STARTs, then what waits on them (old versions, evacuations, the unknown app's grace), with room to spare. */
+const SIM_ROUNDS = 8;
+
+const arbSimWorld = fc.record({
+  // Only staged apps: a started app without a droplet cannot be brought to its desired state.
+  apps: fc.tuple(...APPS.map((a) => fc.option(arbApp(a).map((app) => ({ ...app, package_state: 'STAGED' })), { nil: undefined }))),
+  instances: fc.array(
+    fc.record({
+      app_id: fc.constantFrom(...APPS, 'ghost'),
+      version: fc.constantFrom('v1', 'v2'),
+      index: fc.integer({ min: 0, max: 5 }),
+      state: fc.constantFrom<InstanceState>('STARTING', 'RUNNING', 'RUNNING', 'CRASHED', 'STOPPING', 'EVACUATING'),
+      state_timestamp: fc.integer({ min: 0, max: 1000 }),
+      dea: fc.constantFrom(...SIM_DEAS),
+    }),
+    { maxLength: 14 },
+  ),
+});
+
+const upState = (s: InstanceState) => s === 'STARTING' || s === 'RUNNING';
+
+function simulate(wd: typeof arbSimWorld extends fc.Arbitrary<infer W> ? W : never): string | undefined {
+  const w = new World({ listeningSince: T0, loadedAt: T0 - 300 * S });
+  for (const a of wd.apps) if (a) w.apps.set(a.app_id, a);
+  let world: SimInstance[] = wd.instances.map((i, n) => ({ ...i, instance_id: `seed-${n}` }));
+  let made = 0;
+  let now = T0;
+  let lastRequests: PlannedRequest[] = [];
+  const wanted = (i: SimInstance): boolean => {
+    const app = w.apps.get(i.app_id);
+    return app !== undefined && app.state === 'STARTED' && i.version === app.version && i.index < app.instances;
+  };
+  const upAt = (appId: string, version: string, index: number) =>
+    world.filter((x) => x.app_id === appId && x.version === version && x.index === index && upState(x.state));
+
+  for (let round = 0; round < SIM_ROUNDS; round++) {
+    for (const dea of SIM_DEAS) {
+      w.heartbeat(dea, world.filter((i) => i.dea === dea).map(({ dea: _, ...hb }) => fixtures.hb(hb)), now);
+    }
+    const requests = w.round(now);
+    lastRequests = requests;
+    const at = `round ${round}: ${JSON.stringify(brief(requests))}`;
+
+    // Never more STARTs in flight for an app than its desired count, none for an index already up.
+    for (const app of w.apps.values()) {
+      const starts = requests.filter((r) => r.op === 'START' && r.app_id === app.app_id);
+      if (starts.length > (app.state === 'STARTED' ? app.instances : 0)) return `${at}: more STARTs than ${app.instances} desired`;
+      if (new Set(starts.map((r) => r.index)).size !== starts.length) return `${at}: one index started twice`;
+      for (const r of starts) if (upAt(app.app_id, app.version, r.index).length > 0) return `${at}: START of index ${r.index} that is up`;
+    }
+    // Never STOP a healthy wanted instance: RUNNING, current version, in range, alone at its index.
+    const stopped = new Set(requests.flatMap((r) => (r.op === 'STOP' ? [r.instance_id] : [])));
+    for (const i of world) {
+      if (!stopped.has(i.instance_id) || !wanted(i) || i.state !== 'RUNNING') continue;
+      const peers = upAt(i.app_id, i.version, i.index);
+      if (peers.length === 1) return `${at}: STOP of healthy ${i.instance_id}`;
+      if (peers.every((p) => stopped.has(p.instance_id))) return `${at}: every instance of ${i.app_id}#${i.index} stopped`;
+    }
+
+    // The controller carries the requests out.
+    world = world.filter((i) => !stopped.has(i.instance_id));
+    for (const r of requests) {
+      if (r.op !== 'START') continue;
+      made++;
+      world.push({ instance_id: `made-${made}`, app_id: r.app_id, version: r.version, index: r.index, state: 'RUNNING', state_timestamp: now / 1000, dea: SIM_DEAS[made % SIM_DEAS.length]! });
+    }
+    // The DEAs: a crashed or stopping instance reported once is forgotten; a starting one runs.
+    world = world.filter((i) => i.state !== 'CRASHED' && i.state !== 'STOPPING').map((i) => (i.state === 'STARTING' ? { ...i, state: 'RUNNING' } : i));
+    now += SIM_STEP;
+  }
+
+  if (lastRequests.length > 0) return `still asking in the last round: ${JSON.stringify(brief(lastRequests))}`;
+  const expected = [...w.apps.values()]
+    .filter((a) => a.state === 'STARTED')
+    .flatMap((a) => Array.from({ length: a.instances }, (_, index) => `${a.app_id}/${a.version}/${index}/RUNNING`))
+    .sort();
+  const actual = world.map((i) => `${i.app_id}/${i.version}/${i.index}/${i.state}`).sort();
+  return JSON.stringify(actual) === JSON.stringify(expected) ? undefined : `after ${SIM_ROUNDS} rounds: ${JSON.stringify(actual)}, wanted ${JSON.stringify(expected)}`;
+}
+
+test('property: carrying out each round\'s requests converges on exactly the desired instances, never stopping a healthy one', (t) => {
+  fc.assert(
+    fc.property(arbSimWorld, (wd) => {
+      const problem = simulate(wd);
+      if (problem) throw new Error(problem);
+    }),
+    { numRuns: 400 },
+  );
+  t.pass();
+});

@@ -2,6 +2,7 @@
 // scaled with actions/scale (started apps start or stop their highest indices at once; new
 // limits replace the instances), and its live per-instance stats from the DEAs.
 import { z } from 'zod';
+import { replies, subjects, type HealthmanagerStatusReply } from '../../bus/mod.ts';
 import type { ProcessRecord } from '../db/mod.ts';
 import { errors } from '../errors.ts';
 import { readJson } from '../http/body.ts';
@@ -13,6 +14,7 @@ import { listOf, mustGet, ok } from './common.ts';
 import type { Deps } from './deps.ts';
 
 const MAX_INSTANCES = 1000;
+const HM_STATUS_TIMEOUT_MS = 300;
 
 const scaleBody = z
   .object({
@@ -95,11 +97,22 @@ export function registerProcesses(server: ApiServer, d: Deps): void {
     server.route('GET', `${prefix}/stats`, 'user', async (ctx) => {
       const p = await load(ctx);
       const app = await mustGet(d.store.apps, p.app_guid, 'App');
-      const replies =
-        app.state === 'STARTED' && p.instances > 0
-          ? await d.runner.find(app.guid, { version: app.version, include_stats: true }, { max: p.instances })
-          : [];
-      return ok({ resources: instanceStats(p.type, p.instances, replies, p, new Date()) });
+      const running = app.state === 'STARTED' && p.instances > 0;
+      const [replies, hm] = running
+        ? await Promise.all([d.runner.find(app.guid, { version: app.version, include_stats: true }, { max: p.instances }), healthOf(d, app.guid, app.version)])
+        : [[], undefined];
+      const flapping = hm?.flapping.filter((f) => f.version === app.version) ?? [];
+      return ok({ resources: instanceStats(p.type, p.instances, replies, p, new Date(), flapping) });
     });
+  }
+}
+
+/** What a health manager knows of the app's crashes; nothing when none answers in time (the
+ *  stats must not wait on a health manager that is down). */
+async function healthOf(d: Deps, appGuid: string, version: string): Promise<HealthmanagerStatusReply | undefined> {
+  try {
+    return await d.bus.request(subjects.healthmanagerStatus, { app_id: appGuid, version }, replies.healthmanagerStatus, { timeoutMs: HM_STATUS_TIMEOUT_MS });
+  } catch {
+    return undefined;
   }
 }
