@@ -4,9 +4,8 @@
 // and measures, through the router, how long until its route is gone (404 unknown_route) and
 // until it answers again (health manager → controller → DEA). Prints median and p99 of each
 // against the aims of issue 6 (route gone within 100 ms, running and routable within 2 s).
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { appPids } from '../../test/helpers/app-processes.ts';
 import { startPlatform, type Platform } from '../../test/helpers/platform.ts';
 import { ADMIN, BULK } from '../../test/helpers/cc-controller.ts';
 import { startComponentProcess, writeConfig, type StartedComponent } from '../../test/helpers/component-process.ts';
@@ -17,18 +16,7 @@ const EXAMPLE = fileURLToPath(new URL('../../examples/static-site', import.meta.
 const APP = 'healme';
 
 function appPid(name: string): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (!cmd.includes('staticfile/server.cjs')) continue;
-      const env = readFileSync(`/proc/${entry}/environ`, 'utf8');
-      if (env.includes(`"application_name":"${name}"`)) return Number(entry);
-    } catch {
-      // the process went away while we looked
-    }
-  }
-  return undefined;
+  return appPids(name, 'staticfile/server.cjs')[0];
 }
 
 function percentile(sorted: number[], p: number): number {

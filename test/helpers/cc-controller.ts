@@ -84,6 +84,8 @@ export interface Controller {
   anonymous: ApiClient;
   /** SIGTERM, wait, and start again on the same port and state. */
   restart(): Promise<void>;
+  /** Starts it again after a kill, on the same port and state. */
+  start(): Promise<void>;
   kill(): Promise<void>;
 }
 
@@ -123,6 +125,9 @@ export async function startController(nats: NatsServer, overrides: Record<string
     anonymous,
     async restart() {
       await c.proc.kill('SIGTERM');
+      await c.start();
+    },
+    async start() {
       c.proc = await startComponentProcess('cloud-controller', configFile);
       c.admin = anonymous.withToken(await anonymous.login(ADMIN.user, ADMIN.password));
     },

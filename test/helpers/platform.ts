@@ -42,6 +42,8 @@ export interface Platform {
   dea: StartedComponent;
   /** Every DEA, by index; a slot is replaced when its DEA is restarted. */
   deas: StartedComponent[];
+  /** Each DEA's prefix (its netns, nft table and cgroups carry it), by index. */
+  deaPrefixes: string[];
   /** Health managers, by index (none unless asked for). */
   hms: StartedComponent[];
   /** Starts DEA `index` again with its config (after a kill): it adopts or cleans up what its predecessor left. */
@@ -209,6 +211,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
         return deas[0]!;
       },
       deas,
+      deaPrefixes: deaConfigs.map((_, i) => `${prefix}${i}`),
       hms,
       restartDea: startDea,
       restartHealthManager: startHm,
