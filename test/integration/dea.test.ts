@@ -259,8 +259,10 @@ test.serial('adopts its running instances after being killed and restarted', asy
   t.is(await get(`http://${at.host}:${at.port}/`), 'hello 0');
   // Its exit is still watched: a crash after adoption is reported.
   await get(`http://${at.host}:${at.port}/crash`);
-  await eventually(() => t.context.messages.find((m) => m.subject === 'droplet.exited' && m.data.instance_id === msg.instance_id && m.data.reason === 'CRASHED'), 10_000, 'crash of an adopted instance');
-  t.pass();
+  const exited = await eventually(() => t.context.messages.find((m) => m.subject === 'droplet.exited' && m.data.instance_id === msg.instance_id && m.data.reason === 'CRASHED'), 10_000, 'crash of an adopted instance');
+  // Not the DEA's child any more, yet its exit status is known (the container's runner left it).
+  t.is(exited.data.exit_status, 3);
+  t.is(exited.data.exit_description, 'app instance exited with status 3');
 });
 
 test.serial('evacuation: reports DEA_EVACUATION, refuses new work, serves until stopped, then exits', async (t) => {

@@ -2,7 +2,7 @@
 // scaled with actions/scale (started apps start or stop their highest indices at once; new
 // limits replace the instances), and its live per-instance stats from the DEAs.
 import { z } from 'zod';
-import { replies, subjects, type HealthmanagerStatusReply } from '../../bus/mod.ts';
+import { replies, subjects, type DeaFindDropletReply, type HealthmanagerStatusReply, type InstanceState } from '../../bus/mod.ts';
 import type { ProcessRecord } from '../db/mod.ts';
 import { errors } from '../errors.ts';
 import { readJson } from '../http/body.ts';
@@ -98,13 +98,28 @@ export function registerProcesses(server: ApiServer, d: Deps): void {
       const p = await load(ctx);
       const app = await mustGet(d.store.apps, p.app_guid, 'App');
       const running = app.state === 'STARTED' && p.instances > 0;
-      const [replies, hm] = running
-        ? await Promise.all([d.runner.find(app.guid, { version: app.version, include_stats: true }, { max: p.instances }), healthOf(d, app.guid, app.version)])
-        : [[], undefined];
+      const [replies, hm] = running ? await Promise.all([findInstances(d, app.guid, app.version, p.instances), healthOf(d, app.guid, app.version)]) : [[], undefined];
       const flapping = hm?.flapping.filter((f) => f.version === app.version) ?? [];
       return ok({ resources: instanceStats(p.type, p.instances, replies, p, new Date(), flapping) });
     });
   }
+}
+
+const LIVE: InstanceState[] = ['STARTING', 'RUNNING', 'EVACUATING', 'STOPPING'];
+
+/**
+ * The instances of each index: the live ones first, done as soon as as many have answered as
+ * there are indices (the common case: no waiting out the window); then, only for indices still
+ * without one, every instance within the window, crashed ones included. Asking for all at
+ * once would let the crashed instances DEAs keep for a while fill the count.
+ */
+async function findInstances(d: Deps, appGuid: string, version: string, instances: number): Promise<DeaFindDropletReply[]> {
+  const live = await d.runner.find(appGuid, { version, states: LIVE, include_stats: true }, { max: instances });
+  const covered = new Set(live.map((r) => r.index));
+  const missing = Array.from({ length: instances }, (_, i) => i).filter((i) => !covered.has(i));
+  if (missing.length === 0) return live;
+  // The whole window for those: a duplicate of another index may have taken a place of `max`.
+  return [...live, ...(await d.runner.find(appGuid, { version, indices: missing, states: [...LIVE, 'CRASHED'], include_stats: true }))];
 }
 
 /** What a health manager knows of the app's crashes; nothing when none answers in time (the

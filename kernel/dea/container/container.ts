@@ -4,7 +4,8 @@
 // it down again. Created and recovered by ContainerHost (host.ts), which owns the pools.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { lchown, lstat, readFile, readdir, rm } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { lchown, lstat, open, readFile, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,7 +13,7 @@ import type { CgroupDriver } from './cgroups.ts';
 import { diskUsage, assessDisk } from './disk-usage.ts';
 import { ContainerError, ContainerStateError, wrapError } from './errors.ts';
 import { describeExit } from './exit-status.ts';
-import { namespacedArgv, unisolatedArgv, type Tools } from './launcher.ts';
+import { EXIT_STATUS_FILE, namespacedArgv, unisolatedArgv, type Tools } from './launcher.ts';
 import { prlimitArgs, type ContainerLimits } from './limits.ts';
 import { LogRateLimiter, pipeLines } from './log-limiter.ts';
 import { logPaths, openForChild, tailFile } from './log-files.ts';
@@ -182,6 +183,8 @@ export class Container {
       cwd = this.#hostPathOf(options.cwd ?? '/home/vcap/app');
     }
     const oomBaseline = namespaced ? (await this.#cgroups().stats(this.cgroupPath)).oomKills : 0;
+    // A status left by an earlier process must not be taken for this one's.
+    await rm(join(this.paths.home, EXIT_STATUS_FILE), { force: true });
 
     // detached: its own process group and session, so the DEA's terminal signals pass it by
     // and isolation `none` can signal the whole group.
@@ -283,12 +286,28 @@ export class Container {
         droppedLogLines: () => 0,
       },
     };
-    // Not our child: no exit status to wait for, only the pid to watch.
+    // Not our child: only the pid to watch, and the status the runner leaves behind.
     running.process.exited = (async () => {
       while (await isSameProcess(p.pid, p.startTime)) await sleep(RECOVERED_POLL_MS);
-      return this.#finish(running, null, null);
+      return this.#finish(running, await this.#readExitStatus(), null);
     })();
     this.#running = running;
+  }
+
+  /** The status the container's runner wrote as it ended; null when it wrote none (killed too). */
+  async #readExitStatus(): Promise<number | null> {
+    // The app's uid can write there: never follow a link it may have planted, read a few bytes only.
+    let file: FileHandle | undefined;
+    try {
+      file = await open(join(this.paths.home, EXIT_STATUS_FILE), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+      const { buffer, bytesRead } = await file.read({ buffer: Buffer.alloc(8), position: 0 });
+      const text = buffer.subarray(0, bytesRead).toString('utf8').trim();
+      return /^\d{1,3}$/.test(text) ? Number(text) : null;
+    } catch {
+      return null;
+    } finally {
+      await file?.close();
+    }
   }
 
   async #finish(running: Running, code: number | null, signal: NodeJS.Signals | null): Promise<ExitInfo> {

@@ -127,8 +127,14 @@ const RUNNER = [
   '  wait "$__ingot_pid"; __ingot_status=$?',
   '  kill -0 "$__ingot_pid" 2>/dev/null || break',
   'done',
+  // For a DEA that adopted this container after a restart: it is not our parent, so the
+  // status reaches it only this way (EXIT_STATUS_FILE, under the container's home).
+  'echo "$__ingot_status" > /home/vcap/.ingot-exit-status 2>/dev/null || :',
   'exit "$__ingot_status"',
 ].join('\n');
+
+/** Where the runner leaves the app's exit status, relative to the container's home. */
+export const EXIT_STATUS_FILE = '.ingot-exit-status';
 
 export function namespacedArgv(l: NamespacedLaunch, tools: Tools = DEFAULT_TOOLS): string[] {
   const binds = l.binds ?? [];
