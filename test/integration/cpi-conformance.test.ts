@@ -14,6 +14,7 @@ import {
   vmPids,
   type CpiFixture,
 } from '../helpers/cpi-local.ts';
+import { eventually } from '../helpers/component-process.ts';
 
 let fx: CpiFixture;
 
@@ -71,7 +72,11 @@ test.serial('a VM and a disk live their whole life and leave nothing', async (t)
   const env = { bosh: { group: 'conformance' } };
   const vm1 = await cpiResult<string>(cfg, 'create_vm', ['agent-1', stemcell, { memory_mb: 128, cpu_shares: 256 }, manualNetwork(fx, 10), [], env]);
   const vm2 = await cpiResult<string>(cfg, 'create_vm', ['agent-2', stemcell, {}, manualNetwork(fx, 11), [], env]);
-  const seen = [...(await vmPids(fx.prefix, vm1)), ...(await vmPids(fx.prefix, vm2))];
+  // The agent enters its VM a moment after create_vm returns (a shell joins the cgroup, then nsenter).
+  const seen = await eventually(async () => {
+    const both = [await vmPids(fx.prefix, vm1), await vmPids(fx.prefix, vm2)];
+    return both.every((pids) => pids.length >= 2) ? both.flat() : undefined;
+  }, 30_000, 'each VM with its keeper and its agent');
   t.true(seen.length >= 4, 'each VM has its keeper and its agent');
 
   t.true(await cpiResult<boolean>(cfg, 'has_vm', [vm1]));
