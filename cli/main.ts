@@ -8,6 +8,9 @@ import { kernelComponents, type ComponentLoader } from '../kernel/components.ts'
 import { registerAppCommands } from '../kernel/client/mod.ts';
 import { agentCommand } from '../orchestrator/agent/command.ts';
 import { cpiCommand } from '../orchestrator/client/cpi-command.ts';
+import { registerDirectorCommands } from '../orchestrator/client/director-commands.ts';
+import { directorServerCommand } from '../orchestrator/client/director-server-command.ts';
+import { registerReleaseCommands } from '../orchestrator/client/release-commands.ts';
 import { UsageError } from './errors.ts';
 
 const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as {
@@ -43,8 +46,9 @@ export function buildCli(argv: string[], components: Record<string, ComponentLoa
       },
     )
     .command(cpiCommand)
-    .command(agentCommand);
-  return registerAppCommands(cli)
+    .command(agentCommand)
+    .command(directorServerCommand);
+  return registerDirectorCommands(registerReleaseCommands(registerAppCommands(cli)))
     .demandCommand(1, 'name a command; see ingot --help')
     .strict()
     .help()

@@ -61,10 +61,20 @@ export class ConfigStore {
   }
 
   /** Replaces the api target (undefined removes it), keeping the rest of the file. */
-  async saveApi(target: ApiTarget | undefined): Promise<void> {
+  saveApi(target: ApiTarget | undefined): Promise<void> {
+    return this.saveSection('api', target);
+  }
+
+  /** Another command group's part of the file (the director target), unparsed: its owner validates it. */
+  async section(key: string): Promise<unknown> {
+    return (await this.readAll())[key];
+  }
+
+  /** Replaces one top-level key (undefined removes it), keeping the rest of the file. */
+  async saveSection(key: string, value: unknown): Promise<void> {
     const all = await this.readAll();
-    if (target === undefined) delete all.api;
-    else all.api = target;
+    if (value === undefined) delete all[key];
+    else all[key] = value;
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     // Write then rename: a command killed mid-write never leaves half a file.
     const tmp = `${this.file}.${process.pid}.tmp`;

@@ -4,13 +4,15 @@
 // URL is sent to 127.0.0.1 with the original host in the Host header (and as the TLS name).
 import { request as httpRequest, Agent as HttpAgent, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
+import { Readable } from 'node:stream';
 import { ClientError } from './errors.ts';
 
 export interface HttpRequest {
   method: string;
   url: string;
   headers?: Record<string, string>;
-  body?: Buffer | string;
+  /** A stream is piped as it is read (large uploads); its sender sets content-length. */
+  body?: Buffer | string | Readable;
   /** No response head within this → error. */
   timeoutMs?: number;
 }
@@ -55,7 +57,7 @@ export function open(req: HttpRequest): Promise<IncomingMessage> {
   const target = connectTarget(url);
   const body = typeof req.body === 'string' ? Buffer.from(req.body) : req.body;
   const headers: Record<string, string> = { host: target.hostHeader, 'user-agent': 'ingot-cli', ...req.headers };
-  if (body) headers['content-length'] = String(body.length);
+  if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
   const make = secure ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const r = make(
@@ -77,7 +79,10 @@ export function open(req: HttpRequest): Promise<IncomingMessage> {
     const timeoutMs = req.timeoutMs ?? 60_000;
     r.setTimeout(timeoutMs, () => r.destroy(Object.assign(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`), { code: 'ETIMEDOUT' })));
     r.on('error', (err: NodeJS.ErrnoException) => reject(new ClientError('unreachable', `cannot reach ${url.origin}: ${describeNetError(err)}`, { cause: err })));
-    r.end(body);
+    if (body instanceof Readable) {
+      body.once('error', (err) => r.destroy(err));
+      body.pipe(r);
+    } else r.end(body);
   });
 }
 

@@ -103,7 +103,7 @@ function article(type: string): string {
 }
 
 /** The line of the deepest node that exists on the path (a missing key points at its parent). */
-function lineOf(root: unknown, path: Array<string | number>, lines: LineCounter): number {
+export function lineOf(root: unknown, path: Array<string | number>, lines: LineCounter): number {
   let node = root as Node | null;
   let offset = (node as { range?: [number] } | null)?.range?.[0] ?? 0;
   for (const key of path) {

@@ -5,7 +5,7 @@
 // error naming the consumer — an ambiguous match is never resolved by guessing.
 import type { Problem } from './errors.ts';
 import type { Manifest, ManifestJob } from './deployment-manifest.ts';
-import { isPlainMap, problemAt, setKey } from './yaml-source.ts';
+import { dig, isPlainMap, problemAt, setPath } from './yaml-source.ts';
 
 /** What a release's job spec says about links and property defaults; supplied by the caller. */
 export interface JobSpec {
@@ -195,21 +195,7 @@ function linkProperties(
     if (value === undefined) value = dig(globalProperties, keys);
     if (value === undefined) value = spec.properties?.[dotted]?.default;
     if (value === undefined) continue;
-    let here = out;
-    keys.slice(0, -1).forEach((k) => {
-      if (!isPlainMap(here[k])) setKey(here, k, {});
-      here = here[k] as Record<string, unknown>;
-    });
-    setKey(here, keys[keys.length - 1]!, value);
+    setPath(out, keys, value);
   }
   return out;
-}
-
-function dig(obj: unknown, keys: readonly string[]): unknown {
-  let v = obj;
-  for (const k of keys) {
-    if (!isPlainMap(v) || !Object.hasOwn(v, k)) return undefined;
-    v = v[k];
-  }
-  return v;
 }

@@ -112,6 +112,26 @@ export function isPlainMap(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The value at a path of map keys (own keys only), or undefined. */
+export function dig(obj: unknown, keys: readonly string[]): unknown {
+  let v = obj;
+  for (const k of keys) {
+    if (!isPlainMap(v) || !Object.hasOwn(v, k)) return undefined;
+    v = v[k];
+  }
+  return v;
+}
+
+/** Sets the value at a path of map keys, making maps on the way (`a.b.c` of a dotted property name). */
+export function setPath(root: Record<string, unknown>, keys: readonly string[], value: unknown): void {
+  let here = root;
+  for (const k of keys.slice(0, -1)) {
+    if (!isPlainMap(here[k])) setKey(here, k, {});
+    here = here[k] as Record<string, unknown>;
+  }
+  setKey(here, keys[keys.length - 1]!, value);
+}
+
 /** A deep copy that keeps every container's origin, so rewrites of the copy stay located. */
 export function cloneTracked<T>(value: T): T {
   if (Array.isArray(value)) {

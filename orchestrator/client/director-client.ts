@@ -1,0 +1,244 @@
+// The director's REST API (orchestrator/director/api.ts) as typed calls: a bearer token from
+// POST /auth/token, answers parsed with director-types.ts, the shared error envelope turned
+// into ApiRequestError, uploads streamed from the file, and a task's output followed as NDJSON.
+// HTTP goes through kernel/client/http.ts, as the controller's client does.
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import type { z } from 'zod';
+import { errorEnvelope } from '../../kernel/client/api-types.ts';
+import { ApiRequestError, ClientError } from '../../kernel/client/errors.ts';
+import { open, send, type HttpResponse } from '../../kernel/client/http.ts';
+import * as t from './director-types.ts';
+
+export interface DirectorClientOptions {
+  url: string;
+  token?: string | undefined;
+}
+
+interface CallOptions {
+  body?: unknown;
+  auth?: boolean;
+  query?: Record<string, string | number | undefined>;
+  timeoutMs?: number;
+}
+
+export type TaskOutputType = 'event' | 'debug';
+
+export interface TaskListQuery {
+  states?: t.TaskState[];
+  deployment?: string;
+  limit?: number;
+}
+
+/** The session is gone or was never there: the director refused the token. */
+export const RELOGIN_HINT = 'run ingot director login';
+
+export class DirectorClient {
+  readonly url: string;
+  private token: string | undefined;
+
+  constructor(opts: DirectorClientOptions) {
+    this.url = opts.url.replace(/\/+$/, '');
+    this.token = opts.token;
+  }
+
+  // ---- auth and info ------------------------------------------------------------------------
+
+  info(): Promise<t.DirectorInfo> {
+    return this.call('GET', '/info', t.info, { auth: false });
+  }
+
+  /** Trades the admin user and password for a token; this client then uses it. */
+  async login(username: string, password: string): Promise<t.DirectorToken> {
+    const res = await this.call('POST', '/auth/token', t.token, { auth: false, body: { username, password } });
+    this.token = res.access_token;
+    return res;
+  }
+
+  // ---- stemcells, releases, cloud-config ------------------------------------------------------
+
+  stemcells(): Promise<t.Stemcell[]> {
+    return this.call('GET', '/stemcells', t.stemcell.array());
+  }
+
+  uploadStemcell(path: string): Promise<t.Stemcell> {
+    return this.upload('/stemcells', path, t.stemcell);
+  }
+
+  releases(): Promise<t.Release[]> {
+    return this.call('GET', '/releases', t.release.array());
+  }
+
+  uploadRelease(path: string): Promise<t.Release> {
+    return this.upload('/releases', path, t.release);
+  }
+
+  /** The latest cloud-config, or undefined when none was ever uploaded. */
+  async cloudConfig(): Promise<t.CloudConfig | undefined> {
+    const [latest] = await this.call('GET', '/cloud_configs', t.cloudConfig.array(), { query: { limit: 1 } });
+    return latest;
+  }
+
+  updateCloudConfig(properties: string): Promise<t.CloudConfigSaved> {
+    return this.call('POST', '/cloud_configs', t.cloudConfigSaved, { body: { properties } });
+  }
+
+  // ---- deployments ----------------------------------------------------------------------------
+
+  deployments(): Promise<t.Deployment[]> {
+    return this.call('GET', '/deployments', t.deployment.array());
+  }
+
+  /** Queues the delete_deployment task. */
+  deleteDeployment(name: string): Promise<t.Task> {
+    return this.call('DELETE', `/deployments/${encodeURIComponent(name)}`, t.task);
+  }
+
+  // ---- tasks ------------------------------------------------------------------------------------
+
+  tasks(q: TaskListQuery = {}): Promise<t.Task[]> {
+    return this.call('GET', '/tasks', t.task.array(), { query: { state: q.states?.join(','), deployment: q.deployment, limit: q.limit } });
+  }
+
+  task(id: number): Promise<t.Task> {
+    return this.call('GET', `/tasks/${id}`, t.task);
+  }
+
+  cancelTask(id: number): Promise<t.Task> {
+    return this.call('POST', `/tasks/${id}/cancel`, t.task);
+  }
+
+  taskResult(id: number): Promise<t.TaskResult> {
+    return this.call('GET', `/tasks/${id}/output`, t.taskResult, { query: { type: 'result' } });
+  }
+
+  /**
+   * A task's events (or debug lines) so far, or, with `follow`, as they come until the task
+   * ends; resolves with how many items were read. The director sends one JSON value a line.
+   */
+  async taskOutput(id: number, type: 'event', onItem: (e: t.TaskEvent) => void, opts?: { follow?: boolean }): Promise<number>;
+  async taskOutput(id: number, type: 'debug', onItem: (line: string) => void, opts?: { follow?: boolean }): Promise<number>;
+  async taskOutput(id: number, type: TaskOutputType, onItem: ((e: t.TaskEvent) => void) | ((line: string) => void), opts: { follow?: boolean } = {}): Promise<number> {
+    const path = `/tasks/${id}/output`;
+    const res = await this.openStream(path, { type, follow: opts.follow ? 1 : undefined });
+    let buffered = '';
+    let count = 0;
+    const take = (line: string): void => {
+      if (line.trim() === '') return;
+      let raw: unknown;
+      try {
+        raw = JSON.parse(line);
+      } catch {
+        throw new ClientError('bad_response', `GET ${path}: a line of the task's output is not JSON`);
+      }
+      count++;
+      if (type === 'event') {
+        const e = t.taskEvent.safeParse(raw);
+        if (!e.success) throw new ClientError('bad_response', `GET ${path}: an event is not what this CLI understands (${describeIssue(e.error)})`);
+        (onItem as (e: t.TaskEvent) => void)(e.data);
+      } else {
+        const d = t.debugLine.safeParse(raw);
+        (onItem as (line: string) => void)(d.success ? d.data.line : line);
+      }
+    };
+    try {
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        buffered += chunk.toString('utf8');
+        let nl: number;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          take(buffered.slice(0, nl));
+          buffered = buffered.slice(nl + 1);
+        }
+      }
+    } catch (err) {
+      res.destroy();
+      if (err instanceof ClientError) throw err;
+      throw new ClientError('unreachable', `GET ${path}: the connection broke while reading the task's output (${(err as Error).message})`);
+    }
+    take(buffered);
+    return count;
+  }
+
+  // ---- the HTTP core ------------------------------------------------------------------------
+
+  private async call<S extends z.ZodTypeAny>(method: string, path: string, schema: S, o: CallOptions = {}): Promise<z.output<S>> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (o.auth ?? true) headers.authorization = this.bearer();
+    let body: Buffer | undefined;
+    if (o.body !== undefined) {
+      body = Buffer.from(JSON.stringify(o.body));
+      headers['content-type'] = 'application/json';
+    }
+    const res = await send({ method, url: this.urlOf(path, o.query), headers, ...(body ? { body } : {}), ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
+    return this.parse(res, method, path, schema, o.auth ?? true);
+  }
+
+  /** Streams the file as the request body (the director takes a raw gzip body as the upload). */
+  private async upload<S extends z.ZodTypeAny>(path: string, file: string, schema: S): Promise<z.output<S>> {
+    let size: number;
+    try {
+      const st = await stat(file);
+      if (!st.isFile()) throw new ClientError('bad_path', `${file} is not a file`);
+      size = st.size;
+    } catch (err) {
+      if (err instanceof ClientError) throw err;
+      throw new ClientError('bad_path', `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    const headers = { accept: 'application/json', authorization: this.bearer(), 'content-type': 'application/gzip', 'content-length': String(size) };
+    const res = await send({ method: 'POST', url: this.urlOf(path), headers, body: createReadStream(file), timeoutMs: 600_000 });
+    return this.parse(res, 'POST', path, schema, true);
+  }
+
+  private async openStream(path: string, query: Record<string, string | number | undefined>): Promise<IncomingMessage> {
+    const res = await open({ method: 'GET', url: this.urlOf(path, query), headers: { accept: 'application/x-ndjson', authorization: this.bearer() }, timeoutMs: 30_000 });
+    if ((res.statusCode ?? 0) < 400) return res;
+    const chunks: Buffer[] = [];
+    for await (const c of res as AsyncIterable<Buffer>) chunks.push(c);
+    throw this.failure({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }, 'GET', path, true);
+  }
+
+  private parse<S extends z.ZodTypeAny>(res: HttpResponse, method: string, path: string, schema: S, auth: boolean): z.output<S> {
+    if (res.status >= 400) throw this.failure(res, method, path, auth);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(res.body.toString('utf8'));
+    } catch {
+      throw new ClientError('bad_response', `${method} ${path}: HTTP ${res.status} with a body that is not JSON; is ${this.url} an Ingot director? (check ingot director)`);
+    }
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) throw new ClientError('bad_response', `${method} ${path}: the director's answer is not what this CLI understands (${describeIssue(parsed.error)})`);
+    return parsed.data;
+  }
+
+  private failure(res: HttpResponse, method: string, path: string, auth: boolean): ClientError {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(res.body.toString('utf8'));
+    } catch {
+      raw = undefined;
+    }
+    const env = errorEnvelope.safeParse(raw);
+    const err = env.success
+      ? new ApiRequestError(res.status, env.data.errors[0]!.title, env.data.errors[0]!.detail, method, path)
+      : new ApiRequestError(res.status, 'HTTP', `HTTP ${res.status} ${res.body.toString('utf8').slice(0, 200).trim()}`, method, path);
+    if (auth && res.status === 401) return new ClientError('session_expired', `the director refused the session (${err.detail}); ${RELOGIN_HINT}`, { cause: err });
+    return err;
+  }
+
+  private bearer(): string {
+    if (!this.token) throw new ClientError('not_logged_in', `not logged in to the director ${this.url}; ${RELOGIN_HINT}`);
+    return `bearer ${this.token}`;
+  }
+
+  private urlOf(path: string, query?: Record<string, string | number | undefined>): string {
+    const out = new URL(`${this.url}${path}`);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) out.searchParams.set(k, String(v));
+    return out.toString();
+  }
+}
+
+function describeIssue(err: z.ZodError): string {
+  const issue = err.issues[0]!;
+  return `${issue.path.join('.') || '(body)'}: ${issue.message}`;
+}

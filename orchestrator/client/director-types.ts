@@ -1,0 +1,104 @@
+// The director API's answers as the CLI reads them (orchestrator/director/api.ts): one zod
+// schema per shape, wire names kept. Unknown fields pass through, so a newer director still
+// talks to this CLI.
+import { z } from 'zod';
+
+export const TASK_STATES = ['queued', 'processing', 'cancelling', 'done', 'error', 'cancelled'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+export const FINISHED_STATES: ReadonlySet<TaskState> = new Set(['done', 'error', 'cancelled']);
+
+export const info = z
+  .object({
+    name: z.string(),
+    uuid: z.string(),
+    version: z.string(),
+    user_authentication: z.object({ type: z.string() }).passthrough(),
+    cpi: z.unknown().optional(),
+  })
+  .passthrough();
+export type DirectorInfo = z.infer<typeof info>;
+
+export const token = z.object({ access_token: z.string().min(1), token_type: z.string().optional(), expires_in: z.number() }).passthrough();
+export type DirectorToken = z.infer<typeof token>;
+
+export const stemcell = z
+  .object({
+    name: z.string(),
+    version: z.string(),
+    operating_system: z.string(),
+    cid: z.string().nullable(),
+    blob_id: z.string().optional(),
+    uploaded_at: z.string().optional(),
+    deployments: z.array(z.string()).default([]),
+  })
+  .passthrough();
+export type Stemcell = z.infer<typeof stemcell>;
+
+const releaseItem = z.object({ name: z.string(), version: z.string().optional(), fingerprint: z.string().optional() }).passthrough();
+
+export const release = z
+  .object({
+    name: z.string(),
+    version: z.string(),
+    blob_id: z.string().optional(),
+    uploaded_at: z.string().optional(),
+    jobs: z.array(releaseItem).default([]),
+    packages: z.array(releaseItem).default([]),
+  })
+  .passthrough();
+export type Release = z.infer<typeof release>;
+
+export const cloudConfig = z.object({ id: z.number(), properties: z.string(), created_at: z.string() }).passthrough();
+export type CloudConfig = z.infer<typeof cloudConfig>;
+
+export const cloudConfigSaved = z.object({ id: z.number(), created_at: z.string(), changed: z.boolean() }).passthrough();
+export type CloudConfigSaved = z.infer<typeof cloudConfigSaved>;
+
+export const deployment = z
+  .object({
+    name: z.string(),
+    cloud_config_id: z.number().nullable(),
+    releases: z.array(z.object({ name: z.string(), version: z.string() }).passthrough()).default([]),
+    stemcells: z.array(z.object({ version: z.string() }).passthrough()).default([]),
+    updated_at: z.string().optional(),
+  })
+  .passthrough();
+export type Deployment = z.infer<typeof deployment>;
+
+export const task = z
+  .object({
+    id: z.number(),
+    state: z.enum(TASK_STATES),
+    type: z.string(),
+    description: z.string(),
+    deployment: z.string().nullable(),
+    user: z.string(),
+    result: z.string().nullable(),
+    started_at: z.string().nullable(),
+    ended_at: z.string().nullable(),
+    /** Unix seconds of its creation. */
+    timestamp: z.number(),
+  })
+  .passthrough();
+export type Task = z.infer<typeof task>;
+
+/** One step of a task, BOSH's event shape (orchestrator/director/types.ts TaskEvent). */
+export const taskEvent = z
+  .object({
+    time: z.number(),
+    stage: z.string(),
+    task: z.string(),
+    index: z.number(),
+    total: z.number(),
+    state: z.enum(['started', 'finished', 'failed', 'in_progress']),
+    progress: z.number(),
+    tags: z.array(z.string()).optional(),
+    data: z.record(z.unknown()).optional(),
+  })
+  .passthrough();
+export type TaskEvent = z.infer<typeof taskEvent>;
+
+export const debugLine = z.object({ line: z.string() });
+
+export const taskResult = z.object({ state: z.enum(TASK_STATES), result: z.string().nullable() });
+export type TaskResult = z.infer<typeof taskResult>;

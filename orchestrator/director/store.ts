@@ -1,0 +1,352 @@
+// The director's state in SQLite, through the controller's driver (WAL) and migrator. Every
+// write is its own committed statement or transaction with synchronous=FULL, so a director
+// killed with SIGKILL loses nothing it had answered for. Plain methods, no ORM.
+import { openSqlite } from '../../kernel/cloud-controller/db/sqlite.ts';
+import { migrate } from '../../kernel/cloud-controller/db/migrations.ts';
+import type { SqlDriver } from '../../kernel/cloud-controller/db/driver.ts';
+import type { VariableStore } from '../manifest/variables.ts';
+import { LockHeldError } from './errors.ts';
+import { directorMigrations } from './migrations.ts';
+import { transition, type TaskHappening, type TaskState } from './task-states.ts';
+import type {
+  CloudConfigRecord,
+  DeploymentRecord,
+  DiskRecord,
+  InstanceRecord,
+  ReleaseDescription,
+  ReleaseRecord,
+  StemcellRecord,
+  TaskEvent,
+  TaskRecord,
+  VmRecord,
+} from './types.ts';
+
+const now = (): string => new Date().toISOString();
+
+interface TaskRow {
+  id: number;
+  type: string;
+  state: TaskState;
+  description: string;
+  deployment: string | null;
+  username: string;
+  params: string;
+  result: string | null;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+}
+
+function taskOf(r: TaskRow): TaskRecord {
+  return { ...r, id: Number(r.id), params: JSON.parse(r.params) as Record<string, unknown> };
+}
+
+export interface NewTask {
+  type: string;
+  description: string;
+  deployment?: string | null;
+  username: string;
+  params?: Record<string, unknown>;
+  /** Taken with the task, atomically; refused (LockHeldError) if another task holds one. */
+  locks?: string[];
+}
+
+export interface TaskFilter {
+  states?: TaskState[];
+  deployment?: string;
+  type?: string;
+  limit?: number;
+}
+
+export class DirectorStore {
+  private constructor(readonly db: SqlDriver) {}
+
+  static async open(file: string): Promise<DirectorStore> {
+    const db = openSqlite(`sqlite://${file}`);
+    // The controller's driver opens with NORMAL; the director answers for every write at once.
+    await db.exec('PRAGMA synchronous = FULL');
+    await migrate(db, directorMigrations);
+    return new DirectorStore(db);
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  // ---- settings ------------------------------------------------------------------------------
+
+  async setting(key: string): Promise<string | undefined> {
+    return (await this.db.get<{ value: string }>('SELECT value FROM settings WHERE key = ?', [key]))?.value;
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    await this.db.run('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
+  }
+
+  // ---- cloud configs -------------------------------------------------------------------------
+
+  async addCloudConfig(properties: string): Promise<CloudConfigRecord> {
+    return this.db.transaction(async (tx) => {
+      const created_at = now();
+      await tx.run('INSERT INTO cloud_configs (properties, created_at) VALUES (?, ?)', [properties, created_at]);
+      const row = await tx.get<{ id: number }>('SELECT last_insert_rowid() AS id');
+      return { id: Number(row!.id), properties, created_at };
+    });
+  }
+
+  async cloudConfigs(limit = 1): Promise<CloudConfigRecord[]> {
+    const rows = await this.db.all<CloudConfigRecord>('SELECT id, properties, created_at FROM cloud_configs ORDER BY id DESC LIMIT ?', [limit]);
+    return rows.map((r) => ({ ...r, id: Number(r.id) }));
+  }
+
+  // ---- deployments, instances, vms, disks -----------------------------------------------------
+
+  async deployments(): Promise<DeploymentRecord[]> {
+    return this.db.all<DeploymentRecord>('SELECT name, manifest, cloud_config_id, created_at, updated_at FROM deployments ORDER BY name');
+  }
+
+  async deployment(name: string): Promise<DeploymentRecord | undefined> {
+    return this.db.get<DeploymentRecord>('SELECT name, manifest, cloud_config_id, created_at, updated_at FROM deployments WHERE name = ?', [name]);
+  }
+
+  async saveDeployment(name: string, manifest: string, cloudConfigId: number | null): Promise<void> {
+    const t = now();
+    await this.db.run(
+      `INSERT INTO deployments (name, manifest, cloud_config_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET manifest = excluded.manifest, cloud_config_id = excluded.cloud_config_id, updated_at = excluded.updated_at`,
+      [name, manifest, cloudConfigId, t, t],
+    );
+  }
+
+  async deleteDeployment(name: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run('DELETE FROM vms WHERE deployment = ?', [name]);
+      await tx.run('DELETE FROM disks WHERE deployment = ?', [name]);
+      await tx.run('DELETE FROM instances WHERE deployment = ?', [name]);
+      await tx.run('DELETE FROM deployments WHERE name = ?', [name]);
+    });
+  }
+
+  async instances(deployment: string): Promise<InstanceRecord[]> {
+    const rows = await this.db.all<Omit<InstanceRecord, 'spec' | 'bootstrap'> & { spec: string; bootstrap: number }>(
+      'SELECT * FROM instances WHERE deployment = ? ORDER BY instance_group, idx',
+      [deployment],
+    );
+    return rows.map((r) => ({ ...r, id: Number(r.id), bootstrap: Boolean(r.bootstrap), spec: JSON.parse(r.spec) as Record<string, unknown> }));
+  }
+
+  async saveInstance(i: Omit<InstanceRecord, 'id' | 'created_at' | 'updated_at'>): Promise<number> {
+    const t = now();
+    await this.db.run(
+      `INSERT INTO instances (deployment, instance_group, idx, uuid, az, state, bootstrap, spec, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (deployment, instance_group, idx) DO UPDATE SET az = excluded.az, state = excluded.state,
+         bootstrap = excluded.bootstrap, spec = excluded.spec, updated_at = excluded.updated_at`,
+      [i.deployment, i.instance_group, i.idx, i.uuid, i.az, i.state, i.bootstrap ? 1 : 0, JSON.stringify(i.spec), t, t],
+    );
+    const row = await this.db.get<{ id: number }>('SELECT id FROM instances WHERE deployment = ? AND instance_group = ? AND idx = ?', [i.deployment, i.instance_group, i.idx]);
+    return Number(row!.id);
+  }
+
+  async vms(deployment?: string): Promise<VmRecord[]> {
+    return deployment
+      ? this.db.all<VmRecord>('SELECT * FROM vms WHERE deployment = ? ORDER BY cid', [deployment])
+      : this.db.all<VmRecord>('SELECT * FROM vms ORDER BY cid');
+  }
+
+  async saveVm(v: Omit<VmRecord, 'created_at'>): Promise<void> {
+    await this.db.run('INSERT INTO vms (cid, agent_id, deployment, instance_id, created_at) VALUES (?, ?, ?, ?, ?)', [v.cid, v.agent_id, v.deployment, v.instance_id, now()]);
+  }
+
+  async deleteVm(cid: string): Promise<void> {
+    await this.db.run('DELETE FROM vms WHERE cid = ?', [cid]);
+  }
+
+  async disks(deployment: string): Promise<DiskRecord[]> {
+    return this.db.all<DiskRecord>('SELECT * FROM disks WHERE deployment = ? ORDER BY cid', [deployment]);
+  }
+
+  async saveDisk(d: Omit<DiskRecord, 'created_at'>): Promise<void> {
+    await this.db.run('INSERT INTO disks (cid, deployment, instance_id, size_mb, created_at) VALUES (?, ?, ?, ?, ?)', [d.cid, d.deployment, d.instance_id, d.size_mb, now()]);
+  }
+
+  // ---- stemcells and releases ------------------------------------------------------------------
+
+  async stemcells(): Promise<StemcellRecord[]> {
+    const rows = await this.db.all<StemcellRecord & { cloud_properties: string }>('SELECT * FROM stemcells ORDER BY name, id');
+    return rows.map((r) => ({ ...r, id: Number(r.id), cloud_properties: JSON.parse(r.cloud_properties as string) as Record<string, unknown> }));
+  }
+
+  async stemcell(name: string, version: string): Promise<StemcellRecord | undefined> {
+    return (await this.stemcells()).find((s) => s.name === name && s.version === version);
+  }
+
+  async addStemcell(s: Omit<StemcellRecord, 'id' | 'uploaded_at'>): Promise<StemcellRecord> {
+    return this.db.transaction(async (tx) => {
+      const uploaded_at = now();
+      await tx.run(
+        'INSERT INTO stemcells (name, version, operating_system, cpi_cid, blob_id, cloud_properties, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [s.name, s.version, s.operating_system, s.cpi_cid, s.blob_id, JSON.stringify(s.cloud_properties), uploaded_at],
+      );
+      const row = await tx.get<{ id: number }>('SELECT last_insert_rowid() AS id');
+      return { ...s, id: Number(row!.id), uploaded_at };
+    });
+  }
+
+  async setStemcellCid(id: number, cid: string): Promise<void> {
+    await this.db.run('UPDATE stemcells SET cpi_cid = ? WHERE id = ?', [cid, id]);
+  }
+
+  async releases(): Promise<ReleaseRecord[]> {
+    const rels = await this.db.all<{ id: number; name: string; version: string; blob_id: string; uploaded_at: string }>('SELECT * FROM releases ORDER BY name, id');
+    const jobs = await this.db.all<{ release_id: number; name: string; version: string; fingerprint: string; blob_id: string | null }>('SELECT * FROM release_jobs ORDER BY name');
+    const pkgs = await this.db.all<{ release_id: number; name: string; version: string; fingerprint: string; dependencies: string; blob_id: string | null }>(
+      'SELECT * FROM release_packages ORDER BY name',
+    );
+    return rels.map((r) => ({
+      ...r,
+      id: Number(r.id),
+      jobs: jobs.filter((j) => Number(j.release_id) === Number(r.id)).map(({ release_id: _, ...j }) => j),
+      packages: pkgs
+        .filter((p) => Number(p.release_id) === Number(r.id))
+        .map(({ release_id: _, dependencies, ...p }) => ({ ...p, dependencies: JSON.parse(dependencies) as string[] })),
+    }));
+  }
+
+  async release(name: string, version: string): Promise<ReleaseRecord | undefined> {
+    return (await this.releases()).find((r) => r.name === name && r.version === version);
+  }
+
+  /** The release with its jobs and packages, in one transaction. `blobs` maps `jobs/x` / `packages/y` to blob ids. */
+  async addRelease(d: ReleaseDescription, blobId: string, blobs: Map<string, string>): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      await tx.run('INSERT INTO releases (name, version, blob_id, uploaded_at) VALUES (?, ?, ?, ?)', [d.name, d.version, blobId, now()]);
+      const id = Number((await tx.get<{ id: number }>('SELECT last_insert_rowid() AS id'))!.id);
+      for (const j of d.jobs) {
+        await tx.run('INSERT INTO release_jobs (release_id, name, version, fingerprint, blob_id) VALUES (?, ?, ?, ?, ?)', [
+          id, j.name, j.version ?? j.fingerprint, j.fingerprint, blobs.get(`jobs/${j.name}`) ?? null,
+        ]);
+      }
+      for (const p of d.packages) {
+        await tx.run('INSERT INTO release_packages (release_id, name, version, fingerprint, dependencies, blob_id) VALUES (?, ?, ?, ?, ?, ?)', [
+          id, p.name, p.version ?? p.fingerprint, p.fingerprint, JSON.stringify(p.dependencies ?? []), blobs.get(`packages/${p.name}`) ?? null,
+        ]);
+      }
+      return id;
+    });
+  }
+
+  // ---- variables (the manifest's generated values) --------------------------------------------
+
+  variableStore(): VariableStore {
+    return {
+      get: async (name) => {
+        const row = await this.db.get<{ value: string }>('SELECT value FROM variables WHERE name = ?', [name]);
+        return row ? (JSON.parse(row.value) as unknown) : undefined;
+      },
+      set: async (name, value) => {
+        await this.db.run('INSERT INTO variables (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value', [
+          name, JSON.stringify(value), now(),
+        ]);
+      },
+    };
+  }
+
+  // ---- tasks, events, locks ------------------------------------------------------------------
+
+  /** Creates a queued task and takes its locks, or refuses naming the task that holds one. */
+  async createTask(t: NewTask): Promise<TaskRecord> {
+    return this.db.transaction(async (tx) => {
+      for (const lock of t.locks ?? []) {
+        const holder = await tx.get<{ task_id: number; description: string }>(
+          'SELECT l.task_id, t.description FROM locks l JOIN tasks t ON t.id = l.task_id WHERE l.name = ?',
+          [lock],
+        );
+        if (holder) throw new LockHeldError(lock, Number(holder.task_id), holder.description);
+      }
+      await tx.run('INSERT INTO tasks (type, state, description, deployment, username, params, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [
+        t.type, 'queued', t.description, t.deployment ?? null, t.username, JSON.stringify(t.params ?? {}), now(),
+      ]);
+      const id = Number((await tx.get<{ id: number }>('SELECT last_insert_rowid() AS id'))!.id);
+      for (const lock of t.locks ?? []) await tx.run('INSERT INTO locks (name, task_id, acquired_at) VALUES (?, ?, ?)', [lock, id, now()]);
+      return taskOf((await tx.get<TaskRow>('SELECT * FROM tasks WHERE id = ?', [id]))!);
+    });
+  }
+
+  async task(id: number): Promise<TaskRecord | undefined> {
+    const row = await this.db.get<TaskRow>('SELECT * FROM tasks WHERE id = ?', [id]);
+    return row ? taskOf(row) : undefined;
+  }
+
+  async tasks(f: TaskFilter = {}): Promise<TaskRecord[]> {
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    if (f.states?.length) {
+      where.push(`state IN (${f.states.map(() => '?').join(', ')})`);
+      params.push(...f.states);
+    }
+    if (f.deployment) {
+      where.push('deployment = ?');
+      params.push(f.deployment);
+    }
+    if (f.type) {
+      where.push('type = ?');
+      params.push(f.type);
+    }
+    const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    return (await this.db.all<TaskRow>(sql, [...params, f.limit ?? 30])).map(taskOf);
+  }
+
+  /** Moves a task through the state machine; a finished task releases its locks in the same transaction. */
+  async moveTask(id: number, happening: TaskHappening, result?: string): Promise<TaskRecord> {
+    return this.db.transaction(async (tx) => {
+      const row = await tx.get<TaskRow>('SELECT * FROM tasks WHERE id = ?', [id]);
+      if (!row) throw new Error(`Moving task ${id}: no such task`);
+      const next = transition(row.state, happening);
+      const t = now();
+      const finished = next === 'done' || next === 'error' || next === 'cancelled';
+      await tx.run(
+        `UPDATE tasks SET state = ?, started_at = COALESCE(started_at, CASE WHEN ? = 'processing' THEN ? END),
+           ended_at = CASE WHEN ? THEN ? ELSE ended_at END, result = COALESCE(?, result) WHERE id = ?`,
+        [next, next, t, finished ? 1 : 0, t, result ?? null, id],
+      );
+      if (finished) await tx.run('DELETE FROM locks WHERE task_id = ?', [id]);
+      return taskOf((await tx.get<TaskRow>('SELECT * FROM tasks WHERE id = ?', [id]))!);
+    });
+  }
+
+  async appendTaskOutput(taskId: number, kind: 'event' | 'debug', body: string): Promise<number> {
+    await this.db.run('INSERT INTO task_events (task_id, kind, body) VALUES (?, ?, ?)', [taskId, kind, body]);
+    return Number((await this.db.get<{ id: number }>('SELECT last_insert_rowid() AS id'))!.id);
+  }
+
+  /** Output lines of one kind after `afterId` (0 for all), oldest first, with their ids for paging. */
+  async taskOutput(taskId: number, kind: 'event' | 'debug', afterId = 0): Promise<Array<{ id: number; body: string }>> {
+    const rows = await this.db.all<{ id: number; body: string }>('SELECT id, body FROM task_events WHERE task_id = ? AND kind = ? AND id > ? ORDER BY id', [taskId, kind, afterId]);
+    return rows.map((r) => ({ id: Number(r.id), body: r.body }));
+  }
+
+  async taskEvents(taskId: number): Promise<TaskEvent[]> {
+    return (await this.taskOutput(taskId, 'event')).map((r) => JSON.parse(r.body) as TaskEvent);
+  }
+
+  async locks(): Promise<Array<{ name: string; task_id: number; acquired_at: string }>> {
+    return (await this.db.all<{ name: string; task_id: number; acquired_at: string }>('SELECT * FROM locks ORDER BY name')).map((l) => ({ ...l, task_id: Number(l.task_id) }));
+  }
+
+  // ---- mbus credentials ------------------------------------------------------------------------
+
+  async mbusAgents(): Promise<Array<{ agent_id: string; user: string; password: string }>> {
+    return this.db.all('SELECT agent_id, user, password FROM mbus_agents ORDER BY agent_id');
+  }
+
+  async putMbusAgent(a: { agent_id: string; user: string; password: string }): Promise<void> {
+    await this.db.run('INSERT INTO mbus_agents (agent_id, user, password, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET password = excluded.password', [
+      a.agent_id, a.user, a.password, now(),
+    ]);
+  }
+
+  async deleteMbusAgent(agentId: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM mbus_agents WHERE agent_id = ?', [agentId])).changes > 0;
+  }
+}
