@@ -8,6 +8,7 @@ import { kernelComponents, type ComponentLoader } from '../kernel/components.ts'
 import { registerAppCommands } from '../kernel/client/mod.ts';
 import { agentCommand } from '../orchestrator/agent/command.ts';
 import { cpiCommand } from '../orchestrator/client/cpi-command.ts';
+import { registerDeployCommands } from '../orchestrator/client/deploy-command.ts';
 import { registerDirectorCommands } from '../orchestrator/client/director-commands.ts';
 import { directorServerCommand } from '../orchestrator/client/director-server-command.ts';
 import { registerReleaseCommands } from '../orchestrator/client/release-commands.ts';
@@ -48,7 +49,7 @@ export function buildCli(argv: string[], components: Record<string, ComponentLoa
     .command(cpiCommand)
     .command(agentCommand)
     .command(directorServerCommand);
-  return registerDirectorCommands(registerReleaseCommands(registerAppCommands(cli)))
+  return registerDeployCommands(registerDirectorCommands(registerReleaseCommands(registerAppCommands(cli))))
     .demandCommand(1, 'name a command; see ingot --help')
     .strict()
     .help()

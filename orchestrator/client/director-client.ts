@@ -90,6 +90,16 @@ export class DirectorClient {
     return this.call('GET', '/deployments', t.deployment.array());
   }
 
+  /** What deploying this manifest would change (nothing is changed). */
+  diff(name: string, manifest: string): Promise<t.DeploymentDiff> {
+    return this.call('POST', `/deployments/${encodeURIComponent(name)}/diff`, t.deploymentDiff, { body: manifest });
+  }
+
+  /** Queues the deploy task of a manifest (ops files and -v already applied). */
+  deploy(manifest: string, o: { recreate?: boolean; dryRun?: boolean } = {}): Promise<t.Task> {
+    return this.call('POST', '/deployments', t.task, { body: manifest, query: { recreate: o.recreate ? 'true' : undefined, dry_run: o.dryRun ? 'true' : undefined } });
+  }
+
   /** Queues the delete_deployment task. */
   deleteDeployment(name: string): Promise<t.Task> {
     return this.call('DELETE', `/deployments/${encodeURIComponent(name)}`, t.task);
@@ -166,7 +176,11 @@ export class DirectorClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (o.auth ?? true) headers.authorization = this.bearer();
     let body: Buffer | undefined;
-    if (o.body !== undefined) {
+    if (typeof o.body === 'string') {
+      // A manifest goes as the YAML it is.
+      body = Buffer.from(o.body);
+      headers['content-type'] = 'text/yaml';
+    } else if (o.body !== undefined) {
       body = Buffer.from(JSON.stringify(o.body));
       headers['content-type'] = 'application/json';
     }

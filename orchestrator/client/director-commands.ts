@@ -333,10 +333,10 @@ function oneLine(text: string, max = 80): string {
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
-type FollowMode = 'log' | 'event' | 'debug' | 'result' | 'json';
+export type FollowMode = 'log' | 'event' | 'debug' | 'result' | 'json';
 
 /** Follows a task in one of the output modes, then fails the command if it did not end done. */
-async function followAndReport(client: DirectorClient, id: number, mode: FollowMode): Promise<void> {
+export async function followAndReport(client: DirectorClient, id: number, mode: FollowMode): Promise<void> {
   let task: Task;
   if (mode === 'log') {
     task = await followTask(client, id, { out: process.stdout, tty: process.stdout.isTTY === true });

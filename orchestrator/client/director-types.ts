@@ -65,6 +65,10 @@ export const deployment = z
   .passthrough();
 export type Deployment = z.infer<typeof deployment>;
 
+/** POST /deployments/:name/diff: the plan's lines (secrets redacted) and whether anything changes. */
+export const deploymentDiff = z.object({ diff: z.array(z.string()), changed: z.boolean() }).passthrough();
+export type DeploymentDiff = z.infer<typeof deploymentDiff>;
+
 export const task = z
   .object({
     id: z.number(),

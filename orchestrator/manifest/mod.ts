@@ -10,7 +10,7 @@
 // parseManifest + validateDeployment do the same in two steps.
 export type * from './types.ts';
 export { ManifestError, formatProblem } from './errors.ts';
-export { readYaml, locate } from './yaml-source.ts';
+export { readYaml, locate, isPlainMap, setKey } from './yaml-source.ts';
 export { parseManifest, readManifest, manifestSchema, inFlight, parseWatchTime } from './deployment-manifest.ts';
 export { parseCloudConfig, cloudConfigSchema } from './cloud-config.ts';
 export { applyOps, parseVarFlags, parsePointer } from './ops-files.ts';
