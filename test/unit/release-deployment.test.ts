@@ -3,9 +3,10 @@
 // every job rendered and its component config checked — what the director does before it
 // touches a VM.
 import test from 'ava';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkDeployment, readYaml } from '../../orchestrator/manifest/mod.ts';
+import { checkDeployment, interpolate, MemoryVariableStore, parseCloudConfig, readYaml } from '../../orchestrator/manifest/mod.ts';
 import { checkComponentConfigs, linkSpecOf, loadJobs, renderJob, type RenderedJob } from '../../orchestrator/release/mod.ts';
 import { cloudConfig } from '../fixtures/manifests/load.ts';
 
@@ -78,4 +79,29 @@ test('a kernel manifest renders every instance of every job into configs its com
   t.deepEqual(nats1.cluster.routes, ['10.244.0.10', '10.244.0.11', '10.244.1.10'].map((ip) => `nats-route://kernel:natsnatsnats@${ip}:6222`));
   t.regex(rendered.get('router/1')!.files['config/router.yml']!, /- nats:\/\/10\.244\.1\.10:4222/);
   t.regex(rendered.get('health-manager/0')!.files['config/health-manager.yml']!, /url: http:\/\/10\.244\.0\.\d+:9022/);
+});
+
+test('manifests/local.yml, with its variables generated, renders into configs every component accepts', async (t) => {
+  const text = readFileSync(join(repo, 'manifests/local.yml'), 'utf8');
+  const cc = parseCloudConfig(readYaml(readFileSync(join(repo, 'manifests/cloud-config-local.yml'), 'utf8'), 'cloud-config-local.yml'));
+  const interpolated = await interpolate(readYaml(text, 'local.yml'), {}, new MemoryVariableStore());
+  const deployment = checkDeployment(interpolated, cc, jobs.map((j) => linkSpecOf(j.spec, 'ingot')));
+  const problems: string[] = [];
+  const prefixes = new Set<string>();
+  let count = 0;
+  for (const group of deployment.instance_groups) {
+    for (const instance of group.instances) {
+      for (const job of group.jobs) {
+        const source = jobs.find((j) => j.name === job.name)!;
+        const out = renderJob(source.spec, source.templates, job.properties, job.links, { deployment: deployment.name, name: group.name, index: instance.index, address: instance.address, az: instance.az });
+        problems.push(...checkComponentConfigs(out, `/var/vcap/jobs/${job.name}`));
+        const prefix = /^prefix: (.+)$/m.exec(out.files['config/dea.yml'] ?? '')?.[1];
+        if (prefix) prefixes.add(prefix);
+        count++;
+      }
+    }
+  }
+  t.deepEqual(problems, []);
+  t.is(count, 9, 'nats ×3, cloud-controller, router ×2, dea ×2, health-manager');
+  t.is(prefixes.size, 2, `each DEA its own prefix: ${[...prefixes].join(', ')}`);
 });
