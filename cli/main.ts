@@ -7,6 +7,7 @@ import { ComponentError, ConfigError, runComponentProcess } from '../kernel/comp
 import { kernelComponents, type ComponentLoader } from '../kernel/components.ts';
 import { registerAppCommands } from '../kernel/client/mod.ts';
 import { agentCommand } from '../orchestrator/agent/command.ts';
+import { balancerCommand } from '../orchestrator/client/balancer-command.ts';
 import { cpiCommand } from '../orchestrator/client/cpi-command.ts';
 import { registerDeployCommands } from '../orchestrator/client/deploy-command.ts';
 import { registerDirectorCommands } from '../orchestrator/client/director-commands.ts';
@@ -48,7 +49,8 @@ export function buildCli(argv: string[], components: Record<string, ComponentLoa
     )
     .command(cpiCommand)
     .command(agentCommand)
-    .command(directorServerCommand);
+    .command(directorServerCommand)
+    .command(balancerCommand);
   return registerDeployCommands(registerDirectorCommands(registerReleaseCommands(registerAppCommands(cli))))
     .demandCommand(1, 'name a command; see ingot --help')
     .strict()
