@@ -3,7 +3,8 @@
 // blobstore's read-only agent endpoint. Handlers are thin: state in the store, work in tasks.
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { ApiServer, Principal, RequestContext } from '../../kernel/cloud-controller/http/server.ts';
@@ -20,7 +21,7 @@ import { tarMembers } from './release-tarball.ts';
 import type { DirectorStore } from './store.ts';
 import type { TaskRunner } from './task-runner.ts';
 import { isFinished, TASK_STATES, type TaskState } from './task-states.ts';
-import type { TaskRecord, ValidateRelease } from './types.ts';
+import type { InstanceRecord, TaskRecord, ValidateRelease } from './types.ts';
 
 export const DIRECTOR_VERSION = '0.1.0';
 
@@ -254,7 +255,7 @@ export function registerRoutes(api: ApiServer, d: ApiDeps): void {
         name: dep.name,
         manifest: dep.manifest,
         cloud_config_id: dep.cloud_config_id,
-        instances: await d.store.instances(dep.name),
+        instances: (await d.store.instances(dep.name)).map(presentInstance),
         vms: await d.store.vms(dep.name),
         disks: await d.store.disks(dep.name),
         created_at: dep.created_at,
@@ -345,6 +346,7 @@ export function registerRoutes(api: ApiServer, d: ApiDeps): void {
   const agentBlob = async (ctx: RequestContext) => {
     const { user, password, id } = ctx.params as { user: string; password: string; id: string };
     if (!(await d.mbus.isAgent(user, password))) throw apiErrors.forbidden('The blobstore refuses this agent credential');
+    if (ctx.method === 'PUT') return receiveAgentUpload(ctx, d.config.data_dir, id);
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') throw apiErrors.forbidden('The blobstore is read-only for agents');
     if (!Blobstore.isId(id) || !d.blobs.has(id)) throw apiErrors.notFound(`Blob ${id}`);
     const size = await d.blobs.size(id);
@@ -355,6 +357,46 @@ export function registerRoutes(api: ApiServer, d: ApiDeps): void {
   };
   api.route('GET', '/blobs/agent/:user/:password/:id', 'none', agentBlob);
   api.route('PUT', '/blobs/agent/:user/:password/:id', 'none', agentBlob);
+}
+
+/** Where an agent's upload (fetch_logs) lands: outside the content-addressed blobs, by the id the agent chose. */
+export function agentUploadPath(dataDir: string, id: string): string {
+  if (!AGENT_UPLOAD_ID.test(id)) throw new Error(`Locating agent upload ${JSON.stringify(id)}: an upload id is a UUID`);
+  return join(dataDir, 'agent-uploads', id);
+}
+
+const AGENT_UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const MAX_AGENT_UPLOAD = 64 * 1024 * 1024;
+
+/** An agent's PUT (its fetch_logs tarball): a UUID id, at most 64 MB, written whole or not at all. */
+async function receiveAgentUpload(ctx: RequestContext, dataDir: string, id: string): Promise<{ status: number; body: unknown }> {
+  // The blobs themselves stay read-only: an agent may only add an upload of its own, by UUID.
+  if (!AGENT_UPLOAD_ID.test(id)) throw apiErrors.forbidden('The blobstore is read-only for agents; only an upload with a UUID id (fetch_logs) is accepted');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_AGENT_UPLOAD) throw apiErrors.badRequest(`The upload is larger than ${MAX_AGENT_UPLOAD} bytes`);
+    chunks.push(chunk);
+  }
+  const file = agentUploadPath(dataDir, id);
+  await mkdir(join(file, '..'), { recursive: true });
+  await writeFile(`${file}.tmp`, Buffer.concat(chunks));
+  await rename(`${file}.tmp`, file);
+  return { status: 201, body: { id, size } };
+}
+
+/** An instance as the API shows it: its jobs without their properties, which hold the deployment's secrets. */
+export function presentInstance(i: InstanceRecord): InstanceRecord {
+  const jobs = (i.spec as { jobs?: unknown }).jobs;
+  if (!Array.isArray(jobs)) return i;
+  return {
+    ...i,
+    spec: {
+      ...i.spec,
+      jobs: jobs.map((j: Record<string, unknown>) => ({ name: j.name, release: j.release, release_version: j.release_version, digest: j.digest })),
+    },
+  };
 }
 
 export function deploymentLock(name: string): string {

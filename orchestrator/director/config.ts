@@ -44,8 +44,19 @@ export const directorConfigSchema = z
       .strict()
       .default({}),
     tasks: z.object({ max_concurrent: z.number().int().positive().default(4) }).strict().default({}),
-    /** Named by GET /info; the CPI itself is wired by the deploy code. */
+    /** The CPI (orchestrator/cpi/registry.ts) that creates VMs; named by GET /info. */
     cpi: z.string().min(1).default('local'),
+    /** That CPI's config file (relative to this file); without it the director creates no VMs. */
+    cpi_config: z.string().min(1).optional(),
+    deploy: z
+      .object({
+        /** How long a new VM's agent has to answer ping. */
+        agent_ping_timeout_ms: z.number().int().positive().default(120_000),
+        /** Between get_state polls while waiting for jobs to run. */
+        watch_poll_ms: z.number().int().positive().default(1000),
+      })
+      .strict()
+      .default({}),
     logging: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
       .strict()
@@ -58,7 +69,11 @@ export type DirectorConfig = z.output<typeof directorConfigSchema>;
 /** Reads, validates and defaults; relative data_dir is taken from the config file's folder. */
 export async function loadDirectorConfig(file: string): Promise<DirectorConfig> {
   const config = await loadConfig(file, directorConfigSchema);
-  return { ...config, data_dir: resolve(file, '..', config.data_dir) };
+  return {
+    ...config,
+    data_dir: resolve(file, '..', config.data_dir),
+    ...(config.cpi_config === undefined ? {} : { cpi_config: resolve(file, '..', config.cpi_config) }),
+  };
 }
 
 export function parseDirectorConfig(text: string, file = 'director.yml'): DirectorConfig {

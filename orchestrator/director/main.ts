@@ -8,20 +8,27 @@ import { join } from 'node:path';
 import { TokenIssuer } from '../../kernel/cloud-controller/auth/tokens.ts';
 import { ApiServer } from '../../kernel/cloud-controller/http/server.ts';
 import { createLogger, type Logger } from '../../kernel/component/logger.ts';
+import { loadConfigFile } from '../cpi/external.ts';
+import { cpiNames, cpiRegistry } from '../cpi/registry.ts';
 import type { Cpi } from '../cpi/types.ts';
+import { readRelease, ReleaseError } from '../release/mod.ts';
 import { agentBlobstoreUrl, directorAuthenticator, registerRoutes } from './api.ts';
 import { Blobstore } from './blobstore.ts';
 import { loadDirectorConfig, type DirectorConfig } from './config.ts';
 import { deleteDeploymentHandler } from './delete-deployment.ts';
+import { installDeployEngine } from './deploy/mod.ts';
 import { Mbus, type MbusCredential } from './mbus.ts';
 import { minimalReleaseCheck } from './release-tarball.ts';
 import { DirectorStore } from './store.ts';
 import { TaskRunner } from './task-runner.ts';
-import type { ValidateRelease } from './types.ts';
+import type { ReleaseDescription, ValidateRelease } from './types.ts';
+import { ReleaseInvalidError } from './errors.ts';
 
 export interface DirectorOptions {
-  /** orchestrator/release's reader; the minimal release.MF check until it lands. */
+  /** How an uploaded release is checked: the minimal release.MF check by default (the deploy
+   *  reads the release fully); `readReleaseDescription` is orchestrator/release's whole check. */
   validateRelease?: ValidateRelease;
+  /** The CPI (tests); otherwise the one the config's `cpi` and `cpi_config` name. */
   cpi?: Cpi;
   /** Install SIGTERM/SIGINT handlers that stop the director (default true). */
   handleSignals?: boolean;
@@ -77,6 +84,8 @@ export async function startDirector(configFile: string, opts: DirectorOptions = 
     if (failed.length) log.warn({ tasks: failed }, 'tasks left running by a previous director were failed');
     cleanups.push(() => tasks.stop());
 
+    const cpi = opts.cpi ?? (await loadCpi(config));
+
     const tokens = new TokenIssuer(config.token.secret, config.token.ttl_s, config.token.ttl_s);
     const api = new ApiServer(directorAuthenticator(tokens), log);
     const blobBase = config.blobstore.url ?? `http://${config.listen.host}:${config.listen.port}`;
@@ -103,10 +112,12 @@ export async function startDirector(configFile: string, opts: DirectorOptions = 
       tasks,
       tokens,
       validateRelease: opts.validateRelease ?? minimalReleaseCheck,
-      ...(opts.cpi ? { createStemcell: (path: string, props: Record<string, unknown>) => opts.cpi!.create_stemcell(path, props) } : {}),
+      ...(cpi ? { createStemcell: (path: string, props: Record<string, unknown>) => cpi.create_stemcell(path, props) } : {}),
       tmpDir,
     });
-    tasks.register('delete_deployment', deleteDeploymentHandler({ store, mbus, ...(opts.cpi ? { cpi: opts.cpi } : {}) }));
+    tasks.register('delete_deployment', deleteDeploymentHandler({ store, mbus, ...(cpi ? { cpi } : {}) }));
+    const stopDeploy = installDeployEngine(director, cpi, { uuid, tmpDir, pingTimeoutMs: config.deploy.agent_ping_timeout_ms, watchPollMs: config.deploy.watch_poll_ms });
+    cleanups.push(stopDeploy);
     await opts.setup?.(director);
 
     await api.listen(config.listen.host, config.listen.port);
@@ -145,4 +156,33 @@ export async function startDirector(configFile: string, opts: DirectorOptions = 
     await unwind();
     throw err;
   }
+}
+
+/** The CPI the config names, built from its cpi_config file; none without one. */
+async function loadCpi(config: DirectorConfig): Promise<Cpi | undefined> {
+  if (config.cpi_config === undefined) return undefined;
+  const load = cpiRegistry[config.cpi];
+  if (!load) throw new Error(`Loading the CPI: cpi "${config.cpi}" is unknown (known: ${cpiNames().join(', ')})`);
+  try {
+    return (await load())(await loadConfigFile(config.cpi_config), config.cpi_config);
+  } catch (err) {
+    throw new Error(`Loading the ${config.cpi} CPI from ${config.cpi_config}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** orchestrator/release's reader as the director's release check: every problem, or the description. */
+export async function readReleaseDescription(tarball: Buffer): Promise<ReleaseDescription> {
+  let archive;
+  try {
+    archive = await readRelease(tarball);
+  } catch (err) {
+    if (err instanceof ReleaseError) throw new ReleaseInvalidError(err.problems.join('; '));
+    throw err;
+  }
+  return {
+    name: archive.manifest.name,
+    version: archive.manifest.version,
+    jobs: archive.jobs.map((j) => ({ name: j.name, version: j.version, fingerprint: j.fingerprint })),
+    packages: archive.packages.map((p) => ({ name: p.name, version: p.version, fingerprint: p.fingerprint, dependencies: p.dependencies })),
+  };
 }

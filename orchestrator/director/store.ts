@@ -148,6 +148,14 @@ export class DirectorStore {
     return Number(row!.id);
   }
 
+  async deleteInstance(id: number): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run('UPDATE vms SET instance_id = NULL WHERE instance_id = ?', [id]);
+      await tx.run('UPDATE disks SET instance_id = NULL WHERE instance_id = ?', [id]);
+      await tx.run('DELETE FROM instances WHERE id = ?', [id]);
+    });
+  }
+
   async vms(deployment?: string): Promise<VmRecord[]> {
     return deployment
       ? this.db.all<VmRecord>('SELECT * FROM vms WHERE deployment = ? ORDER BY cid', [deployment])
@@ -168,6 +176,10 @@ export class DirectorStore {
 
   async saveDisk(d: Omit<DiskRecord, 'created_at'>): Promise<void> {
     await this.db.run('INSERT INTO disks (cid, deployment, instance_id, size_mb, created_at) VALUES (?, ?, ?, ?, ?)', [d.cid, d.deployment, d.instance_id, d.size_mb, now()]);
+  }
+
+  async deleteDisk(cid: string): Promise<void> {
+    await this.db.run('DELETE FROM disks WHERE cid = ?', [cid]);
   }
 
   // ---- stemcells and releases ------------------------------------------------------------------

@@ -1,0 +1,60 @@
+// The deploy engine: plan (pure), variables, the agent client, the `deploy` task and its API.
+// installDeployEngine is what startDirector calls to wire it into a director.
+import type { Cpi } from '../../cpi/types.ts';
+import type { ReleaseArchive } from '../../release/mod.ts';
+import { agentUploadPath } from '../api.ts';
+import type { Director } from '../main.ts';
+import { AgentClient } from './agent-client.ts';
+import { deployHandler } from './deploy-task.ts';
+import { registerDeployRoutes } from './routes.ts';
+
+export { planDeployment, planInstance, planChanges, changedPaths, recreateReasons, updateReasons, type DesiredGroup, type PlanInput } from './plan.ts';
+export { allocateAddresses, applyAddresses, IpAllocationError, type AddressBook } from './ip-allocation.ts';
+export { renderPlanDiff, propertyChange, isSecretPath, variablePaths, REDACTED } from './diff.ts';
+export { updateBatches, groupStages, type Batch } from './update-order.ts';
+export { AgentClient, AgentCallError } from './agent-client.ts';
+export { DeploymentVariableStore, variableKey } from './variables.ts';
+export { prepareDeploy, deployedInstances, manifestName, DeployInvalidError } from './preparation.ts';
+export { InstanceUpdateError, watchVerdict } from './instance-updater.ts';
+export type * from './types.ts';
+
+export interface DeployEngineOptions {
+  uuid: string;
+  tmpDir: string;
+  pingTimeoutMs: number;
+  watchPollMs?: number;
+}
+
+/** Registers the `deploy` task and its routes; returns what stops it (the mbus connection). */
+export function installDeployEngine(d: Director, cpi: Cpi | undefined, o: DeployEngineOptions): () => Promise<void> {
+  const releaseCache = new Map<string, ReleaseArchive>();
+  let client: Promise<AgentClient> | undefined;
+  const agents = (): Promise<AgentClient> => {
+    client ??= AgentClient.connect(d.mbus.directorCredential, o.uuid).catch((err: Error) => {
+      client = undefined;
+      throw new Error(`Connecting to the mbus: ${err.message}`, { cause: err });
+    });
+    return client;
+  };
+  d.tasks.register(
+    'deploy',
+    deployHandler({
+      store: d.store,
+      blobs: d.blobs,
+      releaseCache,
+      cpi,
+      agents,
+      registerAgent: d.registerAgent,
+      unregisterAgent: d.unregisterAgent,
+      uploadPath: (id) => agentUploadPath(d.config.data_dir, id),
+      tmpDir: o.tmpDir,
+      pingTimeoutMs: o.pingTimeoutMs,
+      ...(o.watchPollMs ? { watchPollMs: o.watchPollMs } : {}),
+    }),
+  );
+  registerDeployRoutes(d.api, { store: d.store, blobs: d.blobs, releaseCache, tasks: d.tasks });
+  return async () => {
+    const c = await client?.catch(() => undefined);
+    await c?.close().catch(() => undefined);
+  };
+}

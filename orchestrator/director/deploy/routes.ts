@@ -1,0 +1,56 @@
+// The deploy API: POST /deployments queues a `deploy` task (202; 409 naming the lock holder);
+// POST /deployments/:name/diff answers what that deploy would change, computed by the same
+// plan, changing nothing. Bodies are the manifest YAML (ops files and -v applied by the client).
+import { z } from 'zod';
+import { readText } from '../../../kernel/cloud-controller/http/body.ts';
+import { parseQuery } from '../../../kernel/cloud-controller/http/query.ts';
+import type { ApiServer, RequestContext } from '../../../kernel/cloud-controller/http/server.ts';
+import { deploymentLock, enqueueOrConflict, presentTask } from '../api.ts';
+import { apiErrors } from '../errors.ts';
+import type { TaskRunner } from '../task-runner.ts';
+import { renderPlanDiff } from './diff.ts';
+import { planChanges } from './plan.ts';
+import { DeployInvalidError, manifestName, prepareDeploy, type PrepareDeps } from './preparation.ts';
+
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+async function manifestBody(ctx: RequestContext): Promise<{ text: string; name: string }> {
+  const text = await readText(ctx.req, MAX_MANIFEST_BYTES);
+  if (text.trim() === '') throw apiErrors.badRequest('body: send the deployment manifest (YAML) as the request body');
+  try {
+    return { text, name: manifestName(text) };
+  } catch (err) {
+    if (err instanceof DeployInvalidError) throw apiErrors.invalid(`The manifest is invalid: ${err.problems.join('; ')}`);
+    throw err;
+  }
+}
+
+export function registerDeployRoutes(api: ApiServer, d: PrepareDeps & { tasks: TaskRunner }): void {
+  api.route('POST', '/deployments', 'user', async (ctx) => {
+    const q = parseQuery(ctx.query, z.object({ recreate: flag.optional(), dry_run: flag.optional() }).strict());
+    const { text, name } = await manifestBody(ctx);
+    const existing = await d.store.deployment(name);
+    const task = await enqueueOrConflict(d.tasks, {
+      type: 'deploy',
+      description: `${q.dry_run ? 'dry run of ' : ''}${existing ? 'deploy' : 'create deployment'} ${name}`,
+      deployment: name,
+      username: ctx.principal.kind === 'user' ? ctx.principal.username : 'anonymous',
+      locks: [deploymentLock(name)],
+      params: { manifest: text, recreate: q.recreate ?? false, dry_run: q.dry_run ?? false },
+    });
+    return { status: 202, body: presentTask(task), headers: { Location: `/tasks/${task.id}` } };
+  });
+
+  api.route('POST', '/deployments/:name/diff', 'user', async (ctx) => {
+    const { text, name } = await manifestBody(ctx);
+    if (name !== ctx.params.name) throw apiErrors.badRequest(`name: the manifest deploys ${name}, not ${ctx.params.name}`);
+    try {
+      const prepared = await prepareDeploy(d, text, { persistVariables: false });
+      return { status: 200, body: { diff: renderPlanDiff(prepared.plan), changed: planChanges(prepared.plan) } };
+    } catch (err) {
+      if (err instanceof DeployInvalidError) throw apiErrors.invalid(err.message);
+      throw err;
+    }
+  });
+}
