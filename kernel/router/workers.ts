@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { RouterConfig } from './config.ts';
 import { RouterError } from './errors.ts';
 import type { FromWorker, RouteOp, ToWorker, WorkerStats } from './ipc.ts';
+import { childExecArgv } from '../component/exec-argv.ts';
 
 export interface WorkerSetOptions {
   count: number;
@@ -209,6 +210,5 @@ function workerEntry(): string {
 
 /** A checkout runs TypeScript: workers load it through tsx, as bin/ingot.js does for the primary. */
 function workerExecArgv(): string[] {
-  if (!import.meta.url.endsWith('.ts') || process.execArgv.some((a) => a.includes('tsx'))) return process.execArgv;
-  return [...process.execArgv, '--import', import.meta.resolve('tsx')];
+  return childExecArgv(workerEntry());
 }

@@ -2,6 +2,7 @@
 // data dir, one JSON file per VM, disk and stemcell, and one claim file per IP address, made
 // with O_EXCL so VMs created in parallel never take the same address.
 
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Networks, VmEnv, VmMetadata } from '../types.ts';
@@ -120,7 +121,8 @@ async function readJson<T>(file: string): Promise<T | null> {
 /** Written whole through a rename, so a reader never sees half a record. */
 async function writeJson(file: string, value: unknown): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
+  // Unique per write: one director runs many CPI calls at once in one process.
+  const tmp = `${file}.${process.pid}.${randomUUID()}.tmp`;
   await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
   await rename(tmp, file);
 }

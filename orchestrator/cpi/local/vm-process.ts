@@ -29,6 +29,18 @@ done
 mkdir /var/vcap
 mount --move "$S/vcap" /var/vcap
 umount -l "$S/var"
+# ip netns exec gave the VM a /sys of its own network namespace, which hides the host's cgroup
+# mounts: mount the same hierarchies again (same controllers, same trees), as a DEA needs them.
+if ! grep -q " /sys/fs/cgroup/" /proc/self/mounts && grep -q " /sys/fs/cgroup" /proc/1/mounts; then
+  while read -r dev mp type opts rest; do
+    case "$type" in
+      tmpfs) [ "$mp" = /sys/fs/cgroup ] && mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup ;;
+      cgroup|cgroup2) mkdir -p "$mp"; mount -t "$type" -o "$opts" "$dev" "$mp" ;;
+    esac
+  done <<MOUNTS
+$(grep " /sys/fs/cgroup" /proc/1/mounts)
+MOUNTS
+fi
 echo ready
 exec sleep infinity
 `;
