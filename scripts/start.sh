@@ -1,63 +1,96 @@
 #!/usr/bin/env bash
-# `npm start`: installs what is missing, then brings Ingot up on this machine.
-#
-# Until the orchestrator lands (issues 7 and 8), this runs the kernel as plain local
-# processes under .ingot-run/: a nats-server with credentials and every kernel component
-# that exists so far (scripts/local-kernel/*.yml). `npm stop` stops them. With the
-# orchestrator, this becomes: a local director deploys manifests/local.yml onto namespace VMs.
+# `npm start` (DESIGN.md §7): installs what is missing, then brings Ingot up: a local director with SQLite and its own
+# mbus, the local IaaS (namespace VMs on the bridge ingot0, 10.244.0.0/24), and
+# manifests/local.yml deployed onto it, with the local balancer on 127.0.0.1:8080 in front of
+# the routers. Everything goes through the `ingot` CLI, as an operator would type it. Run
+# again, it is a quick no-op: uploads and the deploy find nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh start
+# The kernel as plain processes (npm run start:processes) would hold 127.0.0.1:8080.
+bash scripts/stop-processes.sh --quiet
 
-RUN=.ingot-run
+ROOT=$(pwd)
+RUN="$ROOT/.ingot-run/platform"
+GATEWAY=10.244.0.1
+DIRECTOR_URL="http://$GATEWAY:25555"
 mkdir -p "$RUN"
-bash scripts/stop.sh --quiet
+ingot() { node "$ROOT/bin/ingot.js" "$@"; }
 
 # Secrets are made once per installation and kept across restarts.
 secret() { [[ -f "$RUN/$1" ]] || head -c "${2:-18}" /dev/urandom | base64 | tr -d '/+=\n' >"$RUN/$1"; cat "$RUN/$1"; }
-NATS_PASSWORD=$(secret nats.password)
-STATUS_PASSWORD=$(secret status.password)
-JWT_SECRET=$(secret jwt.secret 48)
+DIRECTOR_PASSWORD=$(secret director.password)
+TOKEN_SECRET=$(secret director.token 48)
 ADMIN_PASSWORD=$(secret admin.password)
-BULK_PASSWORD=$(secret bulk.password)
-RUN_ABS=$(cd "$RUN" && pwd)
-mkdir -p "$RUN/cloud-controller" "$RUN/dea"
-NATS_PORT=${INGOT_NATS_PORT:-4222}
-cat >"$RUN/nats.conf" <<CONF
-listen: 127.0.0.1:$NATS_PORT
-authorization { user: "kernel", password: "$NATS_PASSWORD" }
-CONF
-nohup /usr/sbin/nats-server -c "$RUN/nats.conf" >"$RUN/nats.log" 2>&1 &
-echo $! >"$RUN/nats.pid"
 
-started=()
-for template in scripts/local-kernel/*.yml; do
-  [[ -e "$template" ]] || continue
-  name=$(basename "$template" .yml)
-  sed -e "s|@NATS_PORT@|$NATS_PORT|g" -e "s|@NATS_PASSWORD@|$NATS_PASSWORD|g" -e "s|@STATUS_PASSWORD@|$STATUS_PASSWORD|g" \
-    -e "s|@JWT_SECRET@|$JWT_SECRET|g" -e "s|@ADMIN_PASSWORD@|$ADMIN_PASSWORD|g" -e "s|@BULK_PASSWORD@|$BULK_PASSWORD|g" \
-    -e "s|@RUN@|$RUN_ABS|g" "$template" >"$RUN/$name.yml"
-  nohup node bin/ingot.js component "$name" --config "$RUN/$name.yml" >"$RUN/$name.log" 2>&1 &
+cat >"$RUN/cpi.yml" <<YAML
+prefix: ingot
+bridge: ingot0
+subnet: 10.244.0.0/24
+data_dir: $RUN/cpi
+# The agent runs from this checkout, in the repository (where tsx resolves).
+agent_command: "cd '$ROOT' && exec '$(command -v node)' --import tsx orchestrator/agent/main.ts --settings /var/vcap/bosh/settings.json"
+registry_proxy: { port: 8099 }
+YAML
+cat >"$RUN/director.yml" <<YAML
+name: ingot-local
+data_dir: $RUN/director
+listen: { host: $GATEWAY, port: 25555 }
+admin: { user: admin, password: "$DIRECTOR_PASSWORD" }
+token: { secret: "$TOKEN_SECRET" }
+mbus: { host: $GATEWAY, port: 4222 }
+blobstore: { url: "$DIRECTOR_URL" }
+cpi: local
+cpi_config: $RUN/cpi.yml
+YAML
+
+alive() { [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+daemon() { # name, then argv: started detached, output in $RUN/<name>.log, pid in $RUN/<name>.pid
+  local name=$1; shift
+  nohup "$@" >>"$RUN/$name.log" 2>&1 &
   echo $! >"$RUN/$name.pid"
-  started+=("$name")
-done
+}
 
-# Ready when the API answers through the router (every component found the others over NATS).
-for _ in $(seq 300); do
-  curl -fsS -o /dev/null -H 'Host: api.localhost' http://127.0.0.1:8080/v3/info 2>/dev/null && break
-  for name in "${started[@]}"; do
-    kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null || { echo "npm start: $name exited; see $RUN/$name.log:" >&2; tail -5 "$RUN/$name.log" >&2; exit 1; }
-  done
+if ! alive director; then
+  daemon director node "$ROOT/bin/ingot.js" director-server --config "$RUN/director.yml"
+fi
+for _ in $(seq 150); do
+  curl -fsS -o /dev/null "$DIRECTOR_URL/info" 2>/dev/null && break
+  alive director || { echo "npm start: the director exited; see $RUN/director.log:" >&2; tail -5 "$RUN/director.log" >&2; exit 1; }
   sleep 0.2
 done
 
-echo "Ingot is up (kernel as local processes; logs in $RUN/):"
+export INGOT_HOME="${INGOT_HOME:-$HOME/.ingot}"
+ingot director "$DIRECTOR_URL" >/dev/null
+ingot director login -u admin -p "$DIRECTOR_PASSWORD" >/dev/null
+
+STEMCELL="$RUN/ingot-local-bookworm.tgz"
+[[ -f "$STEMCELL" ]] || node --import tsx stemcells/local/build.ts --out "$STEMCELL" --jobs kernel/jobs --install
+ingot upload-stemcell "$STEMCELL"
+RELEASE=$(ingot create-release --dir "$RUN/releases" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).tarball))')
+ingot upload-release "$RELEASE"
+ingot update-cloud-config -n manifests/cloud-config-local.yml
+ingot deploy -n manifests/local.yml -v "cc_admin_password=$ADMIN_PASSWORD"
+
+# The balancer in front of the routers (their static IPs in manifests/local.yml).
+cat >"$RUN/balancer.yml" <<YAML
+listen: { host: 127.0.0.1, port: 8080 }
+backends:
+  - { host: 10.244.0.15, port: 8080, health: { port: 8081 } }
+  - { host: 10.244.0.16, port: 8080, health: { port: 8081 } }
+YAML
+if alive balancer; then kill -HUP "$(cat "$RUN/balancer.pid")"; else daemon balancer node "$ROOT/bin/ingot.js" balancer --config "$RUN/balancer.yml"; fi
+
+for _ in $(seq 300); do
+  curl -fsS -o /dev/null -H 'Host: api.localhost' http://127.0.0.1:8080/v3/info 2>/dev/null && break
+  sleep 0.2
+done
+ingot api http://api.localhost:8080 >/dev/null
+ingot login -u admin -p "$ADMIN_PASSWORD" >/dev/null
+
+echo "Ingot is up (director $DIRECTOR_URL, deployment ingot on local VMs; state in $RUN/):"
 echo "  API      http://api.localhost:8080    (admin password in $RUN/admin.password)"
 echo "  apps     http://<app>.localhost:8080"
-echo "  running  ${started[*]} and nats-server on 127.0.0.1:$NATS_PORT"
-echo "Log in and push:"
-echo "  npx ingot api http://api.localhost:8080"
-echo "  npx ingot login -u admin -p \"\$(cat $RUN/admin.password)\""
-echo "  npx ingot push hello -p examples/static-site"
+echo "Push an app:"
+echo "  npx ingot push hello -p examples/node-hello"
 echo "Stop with: npm stop"
-
