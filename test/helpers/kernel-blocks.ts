@@ -22,5 +22,5 @@ export const KERNEL_BLOCKS = {
   deaContainer: block([100, 149], [30_000, 35_000], 500),
   dea: block([150, 169], [35_000, 37_000], 100),
   e2e: block([170, 189], [37_000, 39_000], 100),
-  // 10.254.250.0/24 and ports 61000+ belong to `npm start` (scripts/local-kernel/dea.yml).
+  // 10.254.250.0/24 and ports 61000+ belong to `npm run start:processes` (scripts/local-kernel/dea.yml).
 } as const;
