@@ -44,7 +44,11 @@ cpi: local
 cpi_config: $RUN/cpi.yml
 YAML
 
-alive() { [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+# Alive: the recorded pid runs that command (not a zombie, not a reused pid).
+alive() {
+  local pid; pid=$(cat "$RUN/$1.pid" 2>/dev/null) || return 1
+  [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" =~ ^[RSD]$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$1"
+}
 daemon() { # name, then argv: started detached, output in $RUN/<name>.log, pid in $RUN/<name>.pid
   local name=$1; shift
   nohup "$@" >>"$RUN/$name.log" 2>&1 &

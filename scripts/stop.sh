@@ -7,12 +7,13 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 RUN=.ingot-run/platform
 
+running() { [[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" =~ ^[RSD]$ ]]; } # a zombie has ended
 stop_pid() { # pidfile: SIGTERM, a bounded wait, then SIGKILL
   [[ -f "$1" ]] || return 0
   local pid; pid=$(cat "$1")
-  if kill -0 "$pid" 2>/dev/null; then
+  if running "$pid"; then
     kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 100); do running "$pid" || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$1"
