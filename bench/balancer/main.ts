@@ -6,15 +6,13 @@
 // the p99 the balancer adds. Run: npm run bench -- balancer (or npx tsx bench/balancer/main.ts).
 //
 // Options (environment): BENCH_SECONDS (5), BENCH_CONNECTIONS (50).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { parseWrk, type WrkResult } from '../router/wrk.ts';
+import { BenchProcesses, freePort, waitFor } from '../processes.ts';
+import { runWrk, type WrkResult } from '../router/wrk.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'bin/ingot.js');
@@ -22,14 +20,10 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const WARMUP_SECONDS = 1;
 
-const children: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'ingot-bench-balancer-'));
-
-process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-});
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+// cwd ROOT: `--import tsx` resolves from there.
+const procs = new BenchProcesses(ROOT);
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
 /** The backend: a small keep-alive HTTP server, as plain as it gets, with a /healthz. */
 const BACKEND_SOURCE = `
@@ -53,7 +47,7 @@ async function main(): Promise<void> {
   const backendPort = await freePort();
   const balancerPort = await freePort();
   const statusPort = await freePort();
-  await startProcess('backend', process.execPath, ['-e', BACKEND_SOURCE, String(backendPort)], (out) => out.includes('ready'));
+  await procs.start('backend', process.execPath, ['-e', BACKEND_SOURCE, String(backendPort)], (out) => out.includes('ready'));
 
   const config = join(dir, 'balancer.yml');
   writeFileSync(
@@ -65,7 +59,7 @@ async function main(): Promise<void> {
       backends: [{ host: '127.0.0.1', port: backendPort, health: { port: backendPort, path: '/healthz' } }],
     }),
   );
-  const balancer = await startProcess('balancer', process.execPath, [CLI, 'balancer', '--config', config], (out) => out.includes('balancer listening'));
+  const balancer = await procs.start('balancer', process.execPath, [CLI, 'balancer', '--config', config], (out) => out.includes('balancer listening'));
   await waitFor('the balancer to see its backend up', 10_000, async () => {
     const res = await fetch(`http://127.0.0.1:${statusPort}/varz`);
     return ((await res.json()) as { healthy: number }).healthy === 1;
@@ -101,61 +95,12 @@ async function main(): Promise<void> {
   );
 }
 
+
+
+
+
 function wrk(url: string, seconds: number, mode: 'keep-alive' | 'close'): Promise<WrkResult> {
-  const args = ['-t', '1', '-c', String(CONNECTIONS), '-d', `${seconds}s`, '--timeout', '5s', '--latency'];
-  if (mode === 'close') args.push('-H', 'Connection: close');
-  args.push(url);
-  return new Promise((resolve, reject) => {
-    const proc = spawn('/usr/bin/wrk', args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: (seconds + 30) * 1000 });
-    let out = '';
-    proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    proc.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    proc.on('error', reject);
-    proc.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`wrk exited with ${code}:\n${out}`));
-      try {
-        resolve(parseWrk(out));
-      } catch (err) {
-        reject(err);
-      }
-    });
-  });
-}
-
-async function startProcess(name: string, cmd: string, args: string[], ready: (output: string) => boolean, waitForOutput = true): Promise<ChildProcess> {
-  // cwd ROOT: `--import tsx` resolves from there.
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
-  children.push(proc);
-  let output = '';
-  const onData = (c: Buffer): void => {
-    if (output.length < 64 * 1024) output += c.toString();
-  };
-  proc.stdout!.on('data', onData);
-  proc.stderr!.on('data', onData);
-  if (!waitForOutput) return proc;
-  await waitFor(`${name} to start`, 20_000, () => ready(output), proc, () => output);
-  return proc;
-}
-
-async function waitFor(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, proc?: ChildProcess, output = (): string => ''): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await Promise.resolve(check()).catch(() => false)) return;
-    if (proc && (proc.exitCode !== null || proc.signalCode !== null)) throw new Error(`Waiting for ${what}: the process exited (${proc.exitCode ?? proc.signalCode}): ${output().trim().split('\n').slice(-3).join(' / ')}`);
-    if (Date.now() > deadline) throw new Error(`Waiting for ${what}: not within ${timeoutMs / 1000} s.`);
-    await sleep(50);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
+  return runWrk({ url, seconds, connections: CONNECTIONS, threads: 1, timeoutS: 5, headers: mode === 'close' ? ['Connection: close'] : [] });
 }
 
 main().then(

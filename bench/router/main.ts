@@ -6,17 +6,16 @@
 // (or npx tsx bench/router/main.ts).
 //
 // Options (environment): BENCH_SECONDS (10), BENCH_CONNECTIONS (50), BENCH_WORKERS (CPUs).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from 'nats';
 import { stringify } from 'yaml';
 import { writeNginxConfig } from './nginx.ts';
+import { BenchProcesses, freePort, waitFor } from '../processes.ts';
 import { runWrk, type WrkResult } from './wrk.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -28,15 +27,9 @@ const MANY_ROUTES = 100_000;
 const URIS_PER_MESSAGE = 1000;
 const REGISTER_INTERVAL_S = 20;
 
-const children: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'ingot-bench-router-'));
-
-process.on('exit', () => {
-  // SIGTERM: nginx's master takes its workers down, the router's primary its workers.
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
-});
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+const procs = new BenchProcesses(dir, 'SIGTERM');
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
 interface Row {
   target: string;
@@ -54,8 +47,8 @@ async function main(): Promise<void> {
   const statusPassword = randomBytes(8).toString('hex');
 
   writeFileSync(join(dir, 'nats.conf'), `listen: 127.0.0.1:${natsPort}\nauthorization { user: "kernel", password: "${natsPassword}" }\nmax_payload: 1048576\n`);
-  await startProcess('nats-server', '/usr/sbin/nats-server', ['-c', join(dir, 'nats.conf')], (out) => out.includes('Server is ready'));
-  await startProcess('backend', process.execPath, ['-e', BACKEND_SOURCE, String(backendPort)], (out) => out.includes('ready'));
+  await procs.start('nats-server', '/usr/sbin/nats-server', ['-c', join(dir, 'nats.conf')], (out) => out.includes('Server is ready'));
+  await procs.start('backend', process.execPath, ['-e', BACKEND_SOURCE, String(backendPort)], (out) => out.includes('ready'));
 
   const routerConfig = join(dir, 'router.yml');
   writeFileSync(
@@ -72,7 +65,7 @@ async function main(): Promise<void> {
       access_log_file: join(dir, 'router-access.log'),
     }),
   );
-  const router = await startProcess('router', process.execPath, [join(ROOT, 'bin/ingot.js'), 'component', 'router', '--config', routerConfig], () => false, false);
+  const router = await procs.start('router', process.execPath, [join(ROOT, 'bin/ingot.js'), 'component', 'router', '--config', routerConfig], () => false, false);
   const varz = async (): Promise<Record<string, unknown>> => {
     const res = await fetch(`http://127.0.0.1:${statusPort}/varz`, { headers: { authorization: 'Basic ' + Buffer.from(`bench:${statusPassword}`).toString('base64') } });
     return (await res.json()) as Record<string, unknown>;
@@ -107,7 +100,7 @@ async function main(): Promise<void> {
   const fewHost = fewHosts[3]!;
   let nginx = await startNginx(nginxPort, backendPort, fewHosts);
   const nginxFew = await measure('nginx', '10', `http://127.0.0.1:${nginxPort}/`, fewHost);
-  await stopProcess(nginx);
+  await procs.stop(nginx);
   const routerFew = await measure('router', '10', `http://127.0.0.1:${routerPort}/`, fewHost);
 
   registered = manyHosts;
@@ -116,7 +109,7 @@ async function main(): Promise<void> {
   const manyHost = manyHosts[54_321]!;
   nginx = await startNginx(nginxPort, backendPort, [...fewHosts, ...manyHosts]);
   const nginxMany = await measure('nginx', '100k', `http://127.0.0.1:${nginxPort}/`, manyHost);
-  await stopProcess(nginx);
+  await procs.stop(nginx);
   const routerMany = await measure('router', '100k', `http://127.0.0.1:${routerPort}/`, manyHost);
   clearInterval(refresher);
   await nc.close();
@@ -154,59 +147,14 @@ function publishRoutes(nc: NatsConnection, hosts: string[], port: number): void 
 
 async function startNginx(port: number, backendPort: number, hosts: string[]): Promise<ChildProcess> {
   const conf = writeNginxConfig({ dir, port, backendPort, workers: WORKERS, hosts, accessLog: true });
-  const proc = await startProcess('nginx', '/usr/sbin/nginx', ['-p', dir, '-c', conf], () => false, false);
+  const proc = await procs.start('nginx', '/usr/sbin/nginx', ['-p', dir, '-c', conf], () => false, false);
   await waitFor('nginx to listen', 30_000, async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined)) !== undefined, proc);
   return proc;
 }
 
-async function startProcess(
-  name: string,
-  cmd: string,
-  args: string[],
-  ready: (output: string) => boolean,
-  waitForOutput = true,
-): Promise<ChildProcess> {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
-  children.push(proc);
-  let output = '';
-  const onData = (c: Buffer): void => {
-    if (output.length < 64 * 1024) output += c.toString();
-  };
-  proc.stdout!.on('data', onData);
-  proc.stderr!.on('data', onData);
-  if (!waitForOutput) return proc;
-  await waitFor(`${name} to start`, 20_000, () => ready(output), proc);
-  return proc;
-}
 
-async function stopProcess(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  proc.kill('SIGTERM');
-  await Promise.race([exited, sleep(5000).then(() => proc.kill('SIGKILL'))]);
-  await exited;
-}
 
-async function waitFor(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, proc?: ChildProcess): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await Promise.resolve(check()).catch(() => false)) return;
-    if (proc && (proc.exitCode !== null || proc.signalCode !== null)) throw new Error(`Waiting for ${what}: the process exited (${proc.exitCode ?? proc.signalCode}).`);
-    if (Date.now() > deadline) throw new Error(`Waiting for ${what}: not within ${timeoutMs / 1000} s.`);
-    await sleep(50);
-  }
-}
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 main().then(
   () => process.exit(0),

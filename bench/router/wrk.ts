@@ -15,14 +15,21 @@ export interface WrkOptions {
   seconds: number;
   connections: number;
   threads: number;
+  /** More request headers, `Name: value`. */
+  headers?: string[];
+  /** wrk's per-request timeout (its default is 2 s). */
+  timeoutS?: number;
 }
 
 export function runWrk(opts: WrkOptions): Promise<WrkResult> {
   const args = ['-t', String(opts.threads), '-c', String(opts.connections), '-d', `${opts.seconds}s`, '--latency'];
   if (opts.host) args.push('-H', `Host: ${opts.host}`);
+  for (const h of opts.headers ?? []) args.push('-H', h);
+  if (opts.timeoutS !== undefined) args.push('--timeout', `${opts.timeoutS}s`);
   args.push(opts.url);
   return new Promise((resolve, reject) => {
-    const proc = spawn('/usr/bin/wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Bounded: wrk ends by itself after its duration; this is for a wrk that hangs.
+    const proc = spawn('/usr/bin/wrk', args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: (opts.seconds + 30) * 1000 });
     let out = '';
     proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
     proc.stderr.on('data', (c: Buffer) => (out += c.toString()));

@@ -1,0 +1,142 @@
+// `npm start` end to end (issue 8, DESIGN.md §7): this checkout's scripts/start.sh brings the
+// platform up through the local director — manifests/local.yml on namespace VMs, the balancer
+// on 127.0.0.1:8080 — a Node app pushed with the CLI answers at http://<name>.localhost:8080;
+// a second start changes nothing; stop then start, and kill -9 of every process then start,
+// bring the app back; destroy leaves nothing. The platform's names are fixed (the bridge
+// ingot0, 10.244.0.0/24, port 8080), so this runs alone, serially, and destroys what it made
+// whatever happens. A developer's own running platform is left alone (the file says so).
+import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { eventually } from '../helpers/component-process.ts';
+import { send } from '../helpers/router-process.ts';
+import { scratchDir } from '../helpers/tmp.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const HOME = scratchDir('platform-home');
+
+interface Ctx {
+  /** False when a platform was already up on this machine: nothing here may touch it. */
+  ours: boolean;
+  timings: Record<string, number>;
+}
+const test = anyTest as TestFn<Ctx>;
+
+function run(args: string[], timeoutMs: number): Promise<{ code: number | null; out: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(args[0]!, args.slice(1), { cwd: ROOT, env: { ...process.env, INGOT_HOME: HOME }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, ms: Date.now() - started });
+    });
+  });
+}
+
+async function npm(t: ExecutionContext<Ctx>, script: 'start' | 'stop' | 'destroy', timeoutMs = 600_000): Promise<number> {
+  const r = await run(['bash', `scripts/${script}.sh`], timeoutMs);
+  if (r.code !== 0) t.log(r.out.split('\n').slice(-30).join('\n'));
+  t.is(r.code, 0, `npm ${script}`);
+  return r.ms;
+}
+
+const appStatus = async (name: string): Promise<number> => (await send({ port: 8080, host: `${name}.localhost`, path: '/', timeoutMs: 3000 }).catch(() => ({ status: 0 }))).status;
+
+/** Every process of the platform, as `kill -9` at the end of a session would find them. */
+function killEverything(): void {
+  const pids = new Set<number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const cgroup = readFileSync(`/proc/${entry}/cgroup`, 'utf8');
+      if (cmd.includes(`${ROOT}.ingot-run/platform`) || cmd.includes('director-server') || /\/ingot\/(ingot|dea\d+)\//.test(cgroup)) pids.add(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  for (const ns of execFileSync('/usr/sbin/ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('ingot-vm-'))) {
+    const name = ns.split(' ')[0]!;
+    for (const p of execFileSync('/usr/sbin/ip', ['netns', 'pids', name], { encoding: 'utf8' }).split('\n').filter(Boolean)) pids.add(Number(p));
+  }
+  pids.delete(process.pid);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
+
+test.before(async (t) => {
+  t.context = { ours: !existsSync('/sys/class/net/ingot0'), timings: {} };
+  if (!t.context.ours) t.log('a local platform is already up on this machine (bridge ingot0): these tests leave it alone and check nothing');
+});
+
+test.after.always(async (t) => {
+  t.timeout(120_000);
+  if (!t.context.ours) return;
+  await run(['bash', 'scripts/destroy.sh'], 120_000);
+  t.log(JSON.stringify(t.context.timings));
+});
+
+test.serial('npm start brings the platform up; a pushed Node app answers at <name>.localhost:8080', async (t) => {
+  t.timeout(900_000);
+  if (!t.context.ours) return t.pass();
+  t.context.timings.start_ms = await npm(t, 'start');
+  const push = await run(['node', 'bin/ingot.js', 'push', 'hello', '-p', 'examples/node-hello'], 300_000);
+  t.is(push.code, 0, push.out);
+  t.context.timings.push_ms = push.ms;
+  const body = await send({ port: 8080, host: 'hello.localhost', path: '/' });
+  t.regex(body.body, /^Hello from hello on node v20/);
+});
+
+test.serial('a second npm start changes nothing and is quick', async (t) => {
+  t.timeout(300_000);
+  if (!t.context.ours) return t.pass();
+  const r = await run(['bash', 'scripts/start.sh'], 300_000);
+  t.is(r.code, 0, r.out);
+  t.regex(r.out, /Deployment ingot: no changes\./);
+  t.context.timings.warm_start_ms = r.ms;
+  t.true(r.ms < 120_000, `a warm start took ${r.ms} ms`);
+});
+
+test.serial('npm stop stops everything; npm start brings the app back', async (t) => {
+  t.timeout(900_000);
+  if (!t.context.ours) return t.pass();
+  await npm(t, 'stop');
+  t.is(await appStatus('hello'), 0, 'nothing answers on 8080');
+  t.context.timings.restart_ms = await npm(t, 'start');
+  const at = Date.now();
+  await eventually(async () => (await appStatus('hello')) === 200, 300_000, 'hello answering again');
+  t.context.timings.app_back_after_start_ms = Date.now() - at;
+});
+
+test.serial('kill -9 of every process, then npm start: the app answers again', async (t) => {
+  t.timeout(900_000);
+  if (!t.context.ours) return t.pass();
+  killEverything();
+  await eventually(async () => (await appStatus('hello')) === 0, 30_000, 'nothing answering');
+  t.context.timings.start_after_kill_ms = await npm(t, 'start');
+  const at = Date.now();
+  await eventually(async () => (await appStatus('hello')) === 200, 300_000, 'hello answering again');
+  t.context.timings.app_back_after_kill_ms = Date.now() - at;
+});
+
+test.serial('npm run destroy leaves no process, namespace, bridge, nftables table or cgroup', async (t) => {
+  t.timeout(300_000);
+  if (!t.context.ours) return t.pass();
+  await npm(t, 'destroy');
+  t.false(existsSync('/sys/class/net/ingot0'), 'bridge');
+  t.deepEqual(execFileSync('/usr/sbin/ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => /^ingot-/.test(l)), [], 'netns');
+  t.notRegex(execFileSync('/usr/sbin/nft', ['list', 'tables'], { encoding: 'utf8' }), /\bingot\b/, 'nft');
+  const cgroups = existsSync('/sys/fs/cgroup/pids/ingot') ? readdirSync('/sys/fs/cgroup/pids/ingot').filter((d) => /^(ingot|dea\d+)$/.test(d)) : [];
+  t.deepEqual(cgroups, [], 'cgroups');
+  t.false(existsSync(`${ROOT}.ingot-run/platform`), 'state');
+});
