@@ -77,8 +77,8 @@ export function deployHandler(deps: DeployEngineDeps): TaskHandler {
     const diff = renderPlanDiff(prepared.plan);
     for (const line of diff) log(`plan: ${line}`);
     const all = prepared.plan.groups.flatMap((g) => g.instances);
-    const todo = all.filter((i) => i.action !== 'unchanged');
-    if (params.dry_run) return `Dry run of ${name}: ${todo.length ? `${todo.length} instance${todo.length === 1 ? '' : 's'} would change` : 'no changes'}; nothing was changed`;
+    const changing = all.filter((i) => i.action !== 'unchanged');
+    if (params.dry_run) return `Dry run of ${name}: ${changing.length ? `${changing.length} instance${changing.length === 1 ? '' : 's'} would change` : 'no changes'}; nothing was changed`;
     if (!planChanges(prepared.plan)) {
       await deps.store.saveDeployment(name, prepared.manifestText, prepared.cloudConfigId);
       return `No changes: deployment ${name} is up to date`;
@@ -86,7 +86,7 @@ export function deployHandler(deps: DeployEngineDeps): TaskHandler {
     const cpi = deps.cpi;
     if (!cpi) throw new Error(`Deploying ${name}: the director has no CPI (set cpi_config in its config)`);
     // Checked before anything changes: a disk is created, attached or removed, never resized.
-    const resized = todo.filter((i) => i.desired && i.deployed?.disk_cid && i.deployed.spec && i.desired.persistent_disk_mb > 0 && i.deployed.spec.persistent_disk_mb !== i.desired.persistent_disk_mb);
+    const resized = changing.filter((i) => i.desired && i.deployed?.disk_cid && i.deployed.spec && i.desired.persistent_disk_mb > 0 && i.deployed.spec.persistent_disk_mb !== i.desired.persistent_disk_mb);
     if (resized.length) {
       throw new Error(`Deploying ${name}: resizing a persistent disk is not supported yet (${resized.map((i) => `${label(i)} ${i.deployed!.spec!.persistent_disk_mb} MB → ${i.desired!.persistent_disk_mb} MB`).join(', ')})`);
     }
@@ -94,7 +94,7 @@ export function deployHandler(deps: DeployEngineDeps): TaskHandler {
     await deps.store.saveDeployment(name, prepared.manifestText, prepared.cloudConfigId);
 
     // The rendered jobs of every instance that will be applied, in the blobstore.
-    for (const i of todo) {
+    for (const i of changing) {
       if (!i.desired) continue;
       for (const r of prepared.desired.rendered.get(i.uuid) ?? []) await deps.blobs.put(r.tarball);
     }
@@ -122,7 +122,7 @@ export function deployHandler(deps: DeployEngineDeps): TaskHandler {
     for (const i of all) if (i.deployed?.vm) vmOf.set(i.uuid, i.deployed.vm);
 
     // ---- create missing VMs, in parallel -------------------------------------------------------
-    const creates = todo.filter((i) => i.action === 'create');
+    const creates = changing.filter((i) => i.action === 'create');
     const failures: string[] = [];
     await Promise.all(
       creates.map(async (i, n) => {
@@ -229,7 +229,7 @@ export function deployHandler(deps: DeployEngineDeps): TaskHandler {
     }
 
     // ---- delete what is no longer wanted -------------------------------------------------------
-    const deletes = todo.filter((i) => i.action === 'delete');
+    const deletes = changing.filter((i) => i.action === 'delete');
     const current = await rows();
     for (const [n, i] of deletes.entries()) {
       signal.throwIfAborted();
