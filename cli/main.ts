@@ -11,6 +11,7 @@ import { balancerCommand } from '../orchestrator/client/balancer-command.ts';
 import { cpiCommand } from '../orchestrator/client/cpi-command.ts';
 import { registerDeployCommands } from '../orchestrator/client/deploy-command.ts';
 import { registerDirectorCommands } from '../orchestrator/client/director-commands.ts';
+import { registerInstancesCommands } from '../orchestrator/client/instances-command.ts';
 import { directorServerCommand } from '../orchestrator/client/director-server-command.ts';
 import { registerReleaseCommands } from '../orchestrator/client/release-commands.ts';
 import { UsageError } from './errors.ts';
@@ -51,7 +52,7 @@ export function buildCli(argv: string[], components: Record<string, ComponentLoa
     .command(agentCommand)
     .command(directorServerCommand)
     .command(balancerCommand);
-  return registerDeployCommands(registerDirectorCommands(registerReleaseCommands(registerAppCommands(cli))))
+  return registerInstancesCommands(registerDeployCommands(registerDirectorCommands(registerReleaseCommands(registerAppCommands(cli)))))
     .demandCommand(1, 'name a command; see ingot --help')
     .strict()
     .help()

@@ -90,6 +90,11 @@ export class DirectorClient {
     return this.call('GET', '/deployments', t.deployment.array());
   }
 
+  /** A deployment's instances; with `state`, each agent's job state, processes and vitals. */
+  instances(name: string, state: boolean): Promise<t.InstanceRow[]> {
+    return this.call('GET', `/deployments/${encodeURIComponent(name)}/instances`, t.instanceRow.array(), { query: { state: state ? 'true' : undefined } });
+  }
+
   /** What deploying this manifest would change (nothing is changed). */
   diff(name: string, manifest: string): Promise<t.DeploymentDiff> {
     return this.call('POST', `/deployments/${encodeURIComponent(name)}/diff`, t.deploymentDiff, { body: manifest });

@@ -65,6 +65,30 @@ export const deployment = z
   .passthrough();
 export type Deployment = z.infer<typeof deployment>;
 
+/** GET /deployments/:name/instances[?state=true]: the director's record and, asked, the agent's. */
+export const instanceRow = z
+  .object({
+    instance: z.string(),
+    id: z.string(),
+    az: z.string().nullable(),
+    ips: z.array(z.string()),
+    vm_cid: z.string().nullable(),
+    deploy_state: z.string(),
+    process_state: z.string().optional(),
+    processes: z.array(z.object({ name: z.string(), state: z.string(), restarts: z.number() })).optional(),
+    vitals: z
+      .object({
+        load: z.array(z.string()),
+        cpu: z.object({ user: z.string(), sys: z.string(), wait: z.string() }),
+        mem: z.object({ percent: z.string(), kb: z.string() }),
+        uptime: z.object({ secs: z.number() }),
+      })
+      .passthrough()
+      .optional(),
+  })
+  .passthrough();
+export type InstanceRow = z.infer<typeof instanceRow>;
+
 /** POST /deployments/:name/diff: the plan's lines (secrets redacted) and whether anything changes. */
 export const deploymentDiff = z.object({ diff: z.array(z.string()), changed: z.boolean() }).passthrough();
 export type DeploymentDiff = z.infer<typeof deploymentDiff>;

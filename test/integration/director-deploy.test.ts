@@ -166,6 +166,12 @@ test.serial('deploys nats and a router onto VMs; the router answers /healthz at 
   t.deepEqual(dep.instances.map((i: any) => `${i.instance_group}/${i.idx} ${i.state}`), ['nats/0 running', 'router/0 running']);
   // The API shows each instance's jobs without their properties (the nats password is one).
   t.deepEqual(Object.keys(dep.instances[0].spec.jobs[0]).sort(), ['digest', 'name', 'release', 'release_version']);
+  // What `ingot instances --ps --vitals` shows: each agent asked for its state now.
+  const rows = (await c.live.api.request('GET', '/deployments/dd/instances?state=true')).body;
+  t.deepEqual(rows.map((r: any) => `${r.instance} ${r.process_state}`), ['nats/0 running', 'router/0 running']);
+  t.deepEqual(rows[1].processes.map((p: any) => `${p.name} ${p.state}`), ['router/router running']);
+  t.true(rows[1].vitals.uptime.secs >= 0 && rows[1].ips.length === 1, JSON.stringify(rows[1]));
+  t.is((await c.live.api.request('GET', '/deployments/nope/instances')).status, 404);
   const routerIp = dep.instances.find((i: any) => i.instance_group === 'router').spec.networks[0].ip as string;
   t.true(routerIp.startsWith(c.fx.net));
   t.is(await healthz(routerIp), 200);

@@ -104,8 +104,8 @@ export class AgentClient {
     throw new AgentCallError('timeout', agentId, 'ping', `Waiting for agent ${agentId}: it did not answer ping within ${timeoutMs} ms${last ? ` (${(last as Error).message})` : ''}`);
   }
 
-  async state(agentId: string): Promise<AgentState> {
-    const v = await this.request(agentId, 'get_state', []);
+  async state(agentId: string, timeoutMs?: number): Promise<AgentState> {
+    const v = await this.request(agentId, 'get_state', [], timeoutMs);
     const parsed = AgentState.safeParse(v);
     if (!parsed.success) throw new AgentCallError('bad_reply', agentId, 'get_state', `Calling get_state on agent ${agentId}: the reply is not an agent state`);
     return parsed.data;

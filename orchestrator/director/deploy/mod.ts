@@ -52,7 +52,7 @@ export function installDeployEngine(d: Director, cpi: Cpi | undefined, o: Deploy
       ...(o.watchPollMs ? { watchPollMs: o.watchPollMs } : {}),
     }),
   );
-  registerDeployRoutes(d.api, { store: d.store, blobs: d.blobs, releaseCache, tasks: d.tasks });
+  registerDeployRoutes(d.api, { store: d.store, blobs: d.blobs, releaseCache, tasks: d.tasks, agents });
   return async () => {
     const c = await client?.catch(() => undefined);
     await c?.close().catch(() => undefined);

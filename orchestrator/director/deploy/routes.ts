@@ -8,7 +8,10 @@ import type { ApiServer, RequestContext } from '../../../kernel/cloud-controller
 import { deploymentLock, enqueueOrConflict, presentTask } from '../api.ts';
 import { apiErrors } from '../errors.ts';
 import type { TaskRunner } from '../task-runner.ts';
+import type { AgentState } from '../../agent/protocol.ts';
+import type { AgentClient } from './agent-client.ts';
 import { renderPlanDiff } from './diff.ts';
+import { instanceRows } from './instances.ts';
 import { planChanges } from './plan.ts';
 import { DeployInvalidError, manifestName, prepareDeploy, type PrepareDeps } from './preparation.ts';
 
@@ -26,7 +29,26 @@ async function manifestBody(ctx: RequestContext): Promise<{ text: string; name: 
   }
 }
 
-export function registerDeployRoutes(api: ApiServer, d: PrepareDeps & { tasks: TaskRunner }): void {
+/** How long an agent may take to say its state before it shows as unresponsive. */
+const STATE_TIMEOUT_MS = 3000;
+
+export function registerDeployRoutes(api: ApiServer, d: PrepareDeps & { tasks: TaskRunner; agents: () => Promise<AgentClient> }): void {
+  api.route('GET', '/deployments/:name/instances', 'user', async (ctx) => {
+    const q = parseQuery(ctx.query, z.object({ state: flag.optional() }).strict());
+    const name = ctx.params.name!;
+    if (!(await d.store.deployment(name))) throw apiErrors.notFound(`Deployment ${name}`);
+    const [instances, vms] = await Promise.all([d.store.instances(name), d.store.vms(name)]);
+    if (!q.state) return { status: 200, body: instanceRows(instances, vms) };
+    const client = await d.agents();
+    const states = new Map<string, AgentState | Error>();
+    await Promise.all(
+      vms.map(async (vm) => {
+        states.set(vm.agent_id, await client.state(vm.agent_id, STATE_TIMEOUT_MS).catch((err: Error) => err));
+      }),
+    );
+    return { status: 200, body: instanceRows(instances, vms, states) };
+  });
+
   api.route('POST', '/deployments', 'user', async (ctx) => {
     const q = parseQuery(ctx.query, z.object({ recreate: flag.optional(), dry_run: flag.optional() }).strict());
     const { text, name } = await manifestBody(ctx);
