@@ -97,12 +97,25 @@ export const ApplySpec = z.object({
 });
 export type ApplySpec = z.output<typeof ApplySpec>;
 
+/** A process's own health endpoint, polled after each spawn until it answers 2xx. */
+export const ReadinessCheck = z
+  .object({
+    http: z
+      .string()
+      .url()
+      .refine((u) => /^https?:$/.test(new URL(u).protocol), 'an http:// or https:// URL'),
+  })
+  .strict();
+export type ReadinessCheck = z.output<typeof ReadinessCheck>;
+
 /** A job's spec.json inside its tarball: monit's role, as data. */
 export const ProcessDef = z.object({
   name: BlobName,
   executable: z.string().min(1),
   args: z.array(z.string()).default([]),
   env: z.record(z.string()).default({}),
+  /** Readiness: the process counts as running only once this answers 2xx (else as soon as it is spawned). */
+  ready: ReadinessCheck.optional(),
 });
 export type ProcessDef = z.output<typeof ProcessDef>;
 export const JobSpecFile = z.object({ name: z.string().optional(), processes: z.array(ProcessDef).default([]) });

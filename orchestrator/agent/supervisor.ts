@@ -1,6 +1,8 @@
 // The agent's monit: runs each job's processes as children (output to
 // <root>/sys/log/<job>/<process>.{stdout,stderr}.log), restarts a dead one with backoff, marks
-// it failing after too many crashes in a window, and stops with SIGTERM then SIGKILL.
+// it failing after too many crashes in a window, and stops with SIGTERM then SIGKILL. A process
+// with a readiness check is 'starting' until its endpoint answers 2xx: a process alive is not a
+// process serving (a router that cannot bind its port may take seconds to give up).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,7 +30,13 @@ interface Slot {
   restarts: number;
   timer?: NodeJS.Timeout;
   exited?: Promise<void>;
+  /** Aborts the readiness polling of the current child. */
+  probing?: AbortController;
 }
+
+/** Between readiness probes, and the bound on one probe. */
+const PROBE_EVERY_MS = 250;
+const PROBE_TIMEOUT_MS = 1000;
 
 export class Supervisor {
   private slots: Slot[] = [];
@@ -95,19 +103,44 @@ export class Supervisor {
       closeSync(err);
     }
     slot.child = child;
-    slot.state = 'running';
+    slot.state = def.ready ? 'starting' : 'running';
+    if (def.ready) this.probeUntilReady(slot, child, def.ready.http);
     slot.exited = new Promise<void>((resolve) => {
       let done = false;
       const finish = (exit: string): void => {
         if (done) return;
         done = true;
         if (slot.child === child) slot.child = undefined;
+        slot.probing?.abort();
         resolve();
         this.onExit(slot, exit);
       };
       child.once('error', (e) => finish(`could not start: ${e.message}`));
       child.once('exit', (code, signal) => finish(signal ? `killed by ${signal}` : `exit status ${code}`));
     });
+  }
+
+  /** Polls the URL until it answers 2xx (then the slot runs) or this child is gone. */
+  private probeUntilReady(slot: Slot, child: ChildProcess, url: string): void {
+    const probing = new AbortController();
+    slot.probing = probing;
+    const current = (): boolean => !probing.signal.aborted && slot.child === child && slot.state === 'starting';
+    void (async () => {
+      while (current()) {
+        const ok = await fetch(url, { signal: AbortSignal.any([probing.signal, AbortSignal.timeout(PROBE_TIMEOUT_MS)]) }).then(
+          async (res) => {
+            await res.body?.cancel();
+            return res.ok;
+          },
+          () => false,
+        );
+        if (ok && current()) {
+          slot.state = 'running';
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, PROBE_EVERY_MS).unref());
+      }
+    })();
   }
 
   private onExit(slot: Slot, exit: string): void {
@@ -130,6 +163,7 @@ export class Supervisor {
 
   private async stopSlot(slot: Slot): Promise<void> {
     slot.state = 'stopped';
+    slot.probing?.abort();
     if (slot.timer) clearTimeout(slot.timer);
     slot.timer = undefined;
     const child = slot.child;

@@ -33,6 +33,8 @@ export const ProcessTemplate = z
     executable: z.string().min(1),
     args: z.array(z.string()).default([]),
     env: z.record(z.string()).default({}),
+    /** Polled after each start; the process is running only once it answers 2xx (a URL with placeholders). */
+    ready: z.object({ http: z.string().min(1) }).strict().optional(),
   })
   .strict();
 

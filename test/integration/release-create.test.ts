@@ -101,7 +101,7 @@ test('the nats job renders a three-node cluster config that nats-server accepts'
     properties: { nats: { port: 4222, cluster_port: 6222, user: 'kernel', password: 'p@ss/word' } },
   };
   const root = t.context.dir;
-  const files = renderJob(job.spec, job.templates, { nats: { password: 'p@ss/word' } }, { nats: link }, { root, index: 0 });
+  const files = renderJob(job.spec, job.templates, { nats: { password: 'p@ss/word' } }, { nats: link }, { root, index: 0, address: '10.244.0.2' });
   const confDir = join(root, 'jobs', 'nats', 'config');
   mkdirSync(confDir, { recursive: true });
   writeFileSync(join(confDir, 'nats.conf'), files.files['config/nats.conf']!);

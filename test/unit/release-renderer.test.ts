@@ -203,7 +203,7 @@ test('the kernel jobs render configs their components accept', (t) => {
 test('three nats instances render one cluster: routes to every instance, credentials encoded', (t) => {
   const link = nats('10.244.0.2', '10.244.0.3', '10.244.0.4');
   link.properties = { nats: { port: 4222, cluster_port: 6222, user: 'kernel', password: 'p@ss/word' } };
-  const files = renderJob(job('nats').spec, job('nats').templates, { nats: { password: 'p@ss/word' } }, { nats: link }, { index: 1 }).files;
+  const files = renderJob(job('nats').spec, job('nats').templates, { nats: { password: 'p@ss/word' } }, { nats: link }, { index: 1, address: '10.244.0.3' }).files;
   const conf = JSON.parse(files['config/nats.conf']!);
   t.deepEqual(conf.cluster.routes, [
     'nats-route://kernel:p%40ss%2Fword@10.244.0.2:6222',
@@ -213,8 +213,10 @@ test('three nats instances render one cluster: routes to every instance, credent
   t.deepEqual(conf.authorization, { user: 'kernel', password: 'p@ss/word' });
   t.is(conf.port, 4222);
   t.deepEqual(JSON.parse(files['spec.json']!).processes[0].args, ['-c', '/var/vcap/jobs/nats/config/nats.conf']);
+  // Running only once its own /healthz answers, on the instance's address.
+  t.deepEqual(JSON.parse(files['spec.json']!).processes[0].ready, { http: 'http://10.244.0.3:8222/healthz' });
   // The nats password has no default: a manifest that forgets it is told so.
-  const problems = renderProblems(() => renderJob(job('nats').spec, job('nats').templates, {}, { nats: link }));
+  const problems = renderProblems(() => renderJob(job('nats').spec, job('nats').templates, {}, { nats: link }, { address: '10.244.0.3' }));
   t.true(problems.every((p) => p.includes('missing required property nats.password')), problems.join('\n'));
 });
 
