@@ -6,15 +6,20 @@ import yargs, { type Argv } from 'yargs';
 import { ComponentError, ConfigError, runComponentProcess } from '../kernel/component/mod.ts';
 import { kernelComponents, type ComponentLoader } from '../kernel/components.ts';
 import { registerAppCommands } from '../kernel/client/mod.ts';
+import { smokeTestCommand } from '../kernel/smoke-tests/command.ts';
 import { agentCommand } from '../orchestrator/agent/command.ts';
 import { balancerCommand } from '../orchestrator/client/balancer-command.ts';
 import { cpiCommand } from '../orchestrator/client/cpi-command.ts';
 import { registerDeployCommands } from '../orchestrator/client/deploy-command.ts';
 import { registerDirectorCommands } from '../orchestrator/client/director-commands.ts';
 import { registerInstancesCommands } from '../orchestrator/client/instances-command.ts';
+import { registerDeploymentVerbCommands, registerVmsCommand } from '../orchestrator/client/instance-ops-commands.ts';
 import { directorServerCommand } from '../orchestrator/client/director-server-command.ts';
 import { registerReleaseCommands } from '../orchestrator/client/release-commands.ts';
+import { registerSshCommand } from '../orchestrator/client/ssh-command.ts';
+import { registerErrandCommand } from '../orchestrator/client/errand-command.ts';
 import { UsageError } from './errors.ts';
+import { deploymentVerb } from './verbs.ts';
 
 const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as {
   version: string;
@@ -51,8 +56,12 @@ export function buildCli(argv: string[], components: Record<string, ComponentLoa
     .command(cpiCommand)
     .command(agentCommand)
     .command(directorServerCommand)
-    .command(balancerCommand);
-  return registerInstancesCommands(registerDeployCommands(registerDirectorCommands(registerReleaseCommands(registerAppCommands(cli)))))
+    .command(balancerCommand)
+    .command(smokeTestCommand);
+  // `-d` with a verb both halves define picks the deployment's meaning (DESIGN.md §2).
+  const apps = deploymentVerb(argv) === undefined ? registerAppCommands(cli) : registerDeploymentVerbCommands(cli);
+  return [registerReleaseCommands, registerDirectorCommands, registerDeployCommands, registerInstancesCommands, registerVmsCommand, registerSshCommand, registerErrandCommand]
+    .reduce((y, add) => add(y), apps)
     .demandCommand(1, 'name a command; see ingot --help')
     .strict()
     .help()

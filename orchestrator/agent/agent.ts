@@ -89,7 +89,7 @@ export class Agent {
     cancel_task: ([id]) => ({ value: this.tasks.cancel(id) }),
     fetch_logs: () => ({ task: () => this.fetchLogs() }),
     mount_disk: ([cid]) => ({ value: this.mountDisk(cid) }),
-    run_errand: () => ({ task: (signal) => this.exclusive(() => this.runErrand(signal)) }),
+    run_errand: ([job]) => ({ task: (signal) => this.exclusive(() => this.runErrand(job, signal)) }),
   };
 
   /** Calls that change what runs (apply, stop, drain, scripts, errands) go one at a time, in arrival order. */
@@ -222,9 +222,14 @@ export class Agent {
         job: job.name,
         def,
         cwd: job.dir,
-        env: { INGOT_JOB_DIR: job.dir, INGOT_JOB_PROPERTIES: join(job.dir, 'config', 'properties.json'), INGOT_ROOT: this.root },
+        env: this.jobEnv(job),
       })),
     );
+  }
+
+  /** What a job's processes and errand learn from their environment. */
+  private jobEnv(job: InstalledJob): Record<string, string> {
+    return { INGOT_JOB_DIR: job.dir, INGOT_JOB_PROPERTIES: join(job.dir, 'config', 'properties.json'), INGOT_ROOT: this.root };
   }
 
   private desiredFile(): string {
@@ -319,11 +324,22 @@ export class Agent {
     return results;
   }
 
-  private async runErrand(signal: AbortSignal): Promise<{ exit_code: number | null; stdout: string; stderr: string }> {
+  /** The job's errand (its spec's `errand`, else its bin/run) to its end: exit code and output tails. */
+  private async runErrand(name: string | undefined, signal: AbortSignal): Promise<{ exit_code: number | null; stdout: string; stderr: string }> {
     this.requireApplied('Running the errand');
-    const job = this.jobs.find((j) => hasScript(j.dir, 'run'));
-    if (!job) throw new AgentError('script_failed', 'Running the errand: no job has a bin/run');
-    const r = await runJobScript({ job: job.name, jobDir: job.dir, script: 'run', logRoot: this.logRoot, signal });
+    const hasErrand = (j: InstalledJob): boolean => j.spec.errand !== undefined || hasScript(j.dir, 'run');
+    const job = name === undefined ? this.jobs.find(hasErrand) : this.jobs.find((j) => j.name === name);
+    if (!job) throw new AgentError('script_failed', name === undefined ? 'Running the errand: no job has an errand' : `Running the errand: no job ${name} here (jobs: ${this.jobs.map((j) => j.name).join(', ')})`);
+    if (!hasErrand(job)) throw new AgentError('script_failed', `Running the errand: job ${job.name} has no errand`);
+    const errand = job.spec.errand;
+    const r = await runJobScript({
+      job: job.name,
+      jobDir: job.dir,
+      script: 'run',
+      ...(errand ? { command: { executable: errand.executable, args: errand.args }, env: { ...this.jobEnv(job), ...errand.env } } : {}),
+      logRoot: this.logRoot,
+      signal,
+    });
     return { exit_code: r.exitCode, stdout: r.stdout.slice(-64 * 1024), stderr: r.stderr.slice(-64 * 1024) };
   }
 

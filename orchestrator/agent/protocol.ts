@@ -118,7 +118,14 @@ export const ProcessDef = z.object({
   ready: ReadinessCheck.optional(),
 });
 export type ProcessDef = z.output<typeof ProcessDef>;
-export const JobSpecFile = z.object({ name: z.string().optional(), processes: z.array(ProcessDef).default([]) });
+/** An errand: a command run to its end on `run_errand` (BOSH's bin/run, as data). */
+export const ErrandDef = z.object({
+  executable: z.string().min(1),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string()).default({}),
+});
+export type ErrandDef = z.output<typeof ErrandDef>;
+export const JobSpecFile = z.object({ name: z.string().optional(), processes: z.array(ProcessDef).default([]), errand: ErrandDef.optional() });
 export type JobSpecFile = z.output<typeof JobSpecFile>;
 
 export const ScriptName = z.enum(['pre-start', 'post-start', 'post-deploy', 'pre-stop']);
@@ -137,7 +144,8 @@ export const methodArguments = {
   cancel_task: z.tuple([z.string().min(1)]),
   fetch_logs: z.tuple([]).rest(z.unknown()),
   mount_disk: z.tuple([z.string().min(1)]),
-  run_errand: z.tuple([]).rest(z.unknown()),
+  /** `[]`, or `[job]`: the job whose errand runs (else the first job that has one). */
+  run_errand: z.union([z.tuple([]), z.tuple([BlobName])]),
 } as const;
 export type MethodName = keyof typeof methodArguments;
 export type MethodArgs<M extends MethodName> = z.output<(typeof methodArguments)[M]>;

@@ -23,20 +23,24 @@ export function hasScript(jobDir: string, name: string): boolean {
 export async function runJobScript(opts: {
   job: string;
   jobDir: string;
+  /** Names the log files (and bin/<script>, the command unless `command` is given). */
   script: string;
+  /** An executable of the job's spec instead of bin/<script>. */
+  command?: { executable: string; args: string[] };
   args?: string[];
   env?: Record<string, string>;
   logRoot: string;
   signal?: AbortSignal;
 }): Promise<ScriptResult> {
-  const path = join(opts.jobDir, 'bin', opts.script);
+  const path = opts.command?.executable ?? join(opts.jobDir, 'bin', opts.script);
+  const args = opts.command?.args ?? opts.args ?? [];
   const logDir = join(opts.logRoot, opts.job);
   mkdirSync(logDir, { recursive: true });
   const outLog = createWriteStream(join(logDir, `${opts.script}.stdout.log`), { flags: 'a' });
   const errLog = createWriteStream(join(logDir, `${opts.script}.stderr.log`), { flags: 'a' });
   try {
     return await new Promise<ScriptResult>((resolve, reject) => {
-      const child = spawn(path, opts.args ?? [], {
+      const child = spawn(path, args, {
         cwd: opts.jobDir,
         env: { ...process.env, ...opts.env },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,8 +2,9 @@
 // POST /auth/token, answers parsed with director-types.ts, the shared error envelope turned
 // into ApiRequestError, uploads streamed from the file, and a task's output followed as NDJSON.
 // HTTP goes through kernel/client/http.ts, as the controller's client does.
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { errorEnvelope } from '../../kernel/client/api-types.ts';
@@ -93,6 +94,49 @@ export class DirectorClient {
   /** A deployment's instances; with `state`, each agent's job state, processes and vitals. */
   instances(name: string, state: boolean): Promise<t.InstanceRow[]> {
     return this.call('GET', `/deployments/${encodeURIComponent(name)}/instances`, t.instanceRow.array(), { query: { state: state ? 'true' : undefined } });
+  }
+
+  /** How to open a shell (or run `command`) in an instance's VM: a command line for this host. */
+  sshTarget(name: string, group: string, index: string, command: string[]): Promise<t.SshTarget> {
+    const path = `/deployments/${encodeURIComponent(name)}/instances/${encodeURIComponent(group)}/${encodeURIComponent(index)}/ssh`;
+    return this.call('POST', path, t.sshTarget, { body: { command } });
+  }
+
+  /** Each VM of a deployment with its agent's state now (BOSH's vms). */
+  vms(name: string): Promise<t.VmRow[]> {
+    return this.call('GET', `/deployments/${encodeURIComponent(name)}/vms`, t.vmRow.array());
+  }
+
+  /** Queues the fetch_logs task of one instance (`index` its index or uuid); its result is the resource id. */
+  fetchLogs(name: string, group: string, index: string): Promise<t.Task> {
+    return this.call('POST', `/deployments/${encodeURIComponent(name)}/instances/${encodeURIComponent(group)}/${encodeURIComponent(index)}/logs`, t.task);
+  }
+
+  /** Queues the change_job_state task: every instance (group `*`), a group's, or one. */
+  changeJobState(name: string, target: { group: string; index?: string | undefined }, state: t.JobStateChange): Promise<t.Task> {
+    const path = `/deployments/${encodeURIComponent(name)}/jobs/${target.group === '*' ? '*' : encodeURIComponent(target.group)}${target.index === undefined ? '' : `/${encodeURIComponent(target.index)}`}`;
+    return this.call('POST', path, t.task, { query: { state } });
+  }
+
+  /** Streams a resource (fetched logs) into `file`, written whole or not at all; resolves with its size. */
+  async downloadResource(id: string, file: string): Promise<number> {
+    const path = `/resources/${encodeURIComponent(id)}`;
+    const res = await open({ method: 'GET', url: this.urlOf(path), headers: { accept: 'application/gzip', authorization: this.bearer() }, timeoutMs: 600_000 });
+    if ((res.statusCode ?? 0) >= 400) throw await this.failureOf(res, 'GET', path);
+    const part = `${file}.part`;
+    try {
+      await pipeline(res, createWriteStream(part));
+      await rename(part, file);
+    } catch (err) {
+      await rm(part, { force: true });
+      throw new ClientError('bad_path', `writing ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+    return (await stat(file)).size;
+  }
+
+  /** Runs job `errand`'s errand on every instance that has it: the run_errand task. */
+  runErrand(name: string, errand: string): Promise<t.Task> {
+    return this.call('POST', `/deployments/${encodeURIComponent(name)}/errands/${encodeURIComponent(errand)}/runs`, t.task);
   }
 
   /** What deploying this manifest would change (nothing is changed). */
@@ -212,9 +256,14 @@ export class DirectorClient {
   private async openStream(path: string, query: Record<string, string | number | undefined>): Promise<IncomingMessage> {
     const res = await open({ method: 'GET', url: this.urlOf(path, query), headers: { accept: 'application/x-ndjson', authorization: this.bearer() }, timeoutMs: 30_000 });
     if ((res.statusCode ?? 0) < 400) return res;
+    throw await this.failureOf(res, 'GET', path);
+  }
+
+  /** The error of a streamed answer that failed: its body read whole. */
+  private async failureOf(res: IncomingMessage, method: string, path: string): Promise<ClientError> {
     const chunks: Buffer[] = [];
     for await (const c of res as AsyncIterable<Buffer>) chunks.push(c);
-    throw this.failure({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }, 'GET', path, true);
+    return this.failure({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }, method, path, true);
   }
 
   private parse<S extends z.ZodTypeAny>(res: HttpResponse, method: string, path: string, schema: S, auth: boolean): z.output<S> {

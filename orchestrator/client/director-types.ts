@@ -75,7 +75,8 @@ export const instanceRow = z
     vm_cid: z.string().nullable(),
     deploy_state: z.string(),
     process_state: z.string().optional(),
-    processes: z.array(z.object({ name: z.string(), state: z.string(), restarts: z.number() })).optional(),
+    desired_state: z.string().optional(),
+    processes: z.array(z.object({ name: z.string(), state: z.string(), restarts: z.number(), pid: z.number().optional() })).optional(),
     vitals: z
       .object({
         load: z.array(z.string()),
@@ -88,6 +89,39 @@ export const instanceRow = z
   })
   .passthrough();
 export type InstanceRow = z.infer<typeof instanceRow>;
+
+/** POST /deployments/:name/instances/:group/:index/ssh: a command line to run on the director's host. */
+export const sshTarget = z
+  .object({ instance: z.string(), id: z.string(), vm_cid: z.string(), ips: z.array(z.string()), host_id: z.string(), argv: z.array(z.string()).min(1) })
+  .passthrough();
+export type SshTarget = z.infer<typeof sshTarget>;
+
+/** GET /deployments/:name/vms: each VM holding an instance, with its agent's word now. */
+export const vmRow = z
+  .object({
+    instance: z.string(),
+    id: z.string(),
+    vm_cid: z.string(),
+    agent_id: z.string(),
+    az: z.string().nullable(),
+    ips: z.array(z.string()),
+    vm_type: z.string().nullable(),
+    process_state: z.string(),
+    created_at: z.string(),
+  })
+  .passthrough();
+export type VmRow = z.infer<typeof vmRow>;
+
+/** What `ingot start|stop|restart` asks of instances (POST /deployments/:name/jobs/…?state=). */
+export const JOB_STATE_CHANGES = ['started', 'stopped', 'restarted'] as const;
+export type JobStateChange = (typeof JOB_STATE_CHANGES)[number];
+
+/** A run_errand task's result: each instance's exit code and output tails. */
+export const errandResult = z.object({
+  errand: z.string(),
+  runs: z.array(z.object({ instance: z.string(), id: z.string(), exit_code: z.number().nullable(), stdout: z.string(), stderr: z.string() }).passthrough()),
+});
+export type ErrandResult = z.infer<typeof errandResult>;
 
 /** POST /deployments/:name/diff: the plan's lines (secrets redacted) and whether anything changes. */
 export const deploymentDiff = z.object({ diff: z.array(z.string()), changed: z.boolean() }).passthrough();

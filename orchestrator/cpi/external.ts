@@ -4,7 +4,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
-import { CpiError, InvalidCallError, wrapCpiError } from './errors.ts';
+import { CpiError, InvalidCallError, NotImplementedError, wrapCpiError } from './errors.ts';
 import { cpiNames, cpiRegistry } from './registry.ts';
 import { parseRequest } from './request.ts';
 import type { Cpi, ExternalResponse } from './types.ts';
@@ -41,7 +41,8 @@ export async function runExternalCpi(name: string, configFile: string, stdin: st
       throw wrapCpiError(`Loading the ${name} CPI with config ${configFile}`, err);
     }
     log.push(`${name} CPI: ${call.method}`);
-    const method = cpi[call.method] as (...args: unknown[]) => Promise<unknown>;
+    const method = cpi[call.method] as ((...args: unknown[]) => Promise<unknown>) | undefined;
+    if (typeof method !== 'function') throw new NotImplementedError(call.method, name);
     response.result = (await method.apply(cpi, call.arguments)) ?? null;
   } catch (err) {
     response.error = toErrorObject(err);

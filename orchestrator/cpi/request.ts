@@ -47,6 +47,7 @@ export const argumentSchemas = {
   detach_disk: z.tuple([str, str]),
   delete_disk: z.tuple([str]),
   has_disk: z.tuple([str]),
+  shell_argv: z.tuple([str, z.array(str).default([])]),
 } satisfies Record<CpiMethod, z.ZodTypeAny>;
 
 export interface CpiCall {

@@ -44,6 +44,11 @@ export interface Cpi {
   detach_disk(vm_cid: string, disk_cid: string): Promise<null>;
   delete_disk(disk_cid: string): Promise<null>;
   has_disk(disk_cid: string): Promise<boolean>;
+  /**
+   * Not in BOSH's set: the command line, run on the director's host, of `argv` (a login shell
+   * when empty) inside the VM — for CPIs whose VMs have no sshd of their own (`ingot ssh`).
+   */
+  shell_argv?(vm_cid: string, argv: string[]): Promise<string[]>;
 }
 
 export type CpiMethod = keyof Cpi;

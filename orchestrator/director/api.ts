@@ -365,7 +365,7 @@ export function agentUploadPath(dataDir: string, id: string): string {
   return join(dataDir, 'agent-uploads', id);
 }
 
-const AGENT_UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const AGENT_UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_AGENT_UPLOAD = 64 * 1024 * 1024;
 
 /** An agent's PUT (its fetch_logs tarball): a UUID id, at most 64 MB, written whole or not at all. */

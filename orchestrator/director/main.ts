@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../../kernel/component/logger.ts';
 import { loadConfigFile } from '../cpi/external.ts';
 import { cpiNames, cpiRegistry } from '../cpi/registry.ts';
 import type { Cpi } from '../cpi/types.ts';
+import { registerSshRoute } from './ssh-route.ts';
 import { readRelease, ReleaseError } from '../release/mod.ts';
 import { agentBlobstoreUrl, directorAuthenticator, registerRoutes } from './api.ts';
 import { Blobstore } from './blobstore.ts';
@@ -115,6 +116,7 @@ export async function startDirector(configFile: string, opts: DirectorOptions = 
       ...(cpi ? { createStemcell: (path: string, props: Record<string, unknown>) => cpi.create_stemcell(path, props) } : {}),
       tmpDir,
     });
+    registerSshRoute(api, { store, cpi, cpiName: config.cpi });
     tasks.register('delete_deployment', deleteDeploymentHandler({ store, mbus, ...(cpi ? { cpi } : {}) }));
     const stopDeploy = installDeployEngine(director, cpi, { uuid, tmpDir, pingTimeoutMs: config.deploy.agent_ping_timeout_ms, watchPollMs: config.deploy.watch_poll_ms });
     cleanups.push(stopDeploy);

@@ -125,4 +125,11 @@ CREATE TABLE mbus_agents (
 );
 `,
   },
+  {
+    id: 2,
+    name: 'instances desired state',
+    // What `ingot start|stop|restart` last asked of an instance; a deploy applies a stopped
+    // instance's new spec but leaves it stopped.
+    sql: `ALTER TABLE instances ADD COLUMN desired_state TEXT NOT NULL DEFAULT 'started';`,
+  },
 ];

@@ -12,6 +12,7 @@ import type {
   CloudConfigRecord,
   DeploymentRecord,
   DiskRecord,
+  InstanceDesiredState,
   InstanceRecord,
   ReleaseDescription,
   ReleaseRecord,
@@ -135,7 +136,7 @@ export class DirectorStore {
     return rows.map((r) => ({ ...r, id: Number(r.id), bootstrap: Boolean(r.bootstrap), spec: JSON.parse(r.spec) as Record<string, unknown> }));
   }
 
-  async saveInstance(i: Omit<InstanceRecord, 'id' | 'created_at' | 'updated_at'>): Promise<number> {
+  async saveInstance(i: Omit<InstanceRecord, 'id' | 'desired_state' | 'created_at' | 'updated_at'>): Promise<number> {
     const t = now();
     await this.db.run(
       `INSERT INTO instances (deployment, instance_group, idx, uuid, az, state, bootstrap, spec, created_at, updated_at)
@@ -146,6 +147,13 @@ export class DirectorStore {
     );
     const row = await this.db.get<{ id: number }>('SELECT id FROM instances WHERE deployment = ? AND instance_group = ? AND idx = ?', [i.deployment, i.instance_group, i.idx]);
     return Number(row!.id);
+  }
+
+  /** What start/stop asked of these instances (by uuid); a deploy keeps it. */
+  async setDesiredState(uuids: string[], state: InstanceDesiredState): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      for (const uuid of uuids) await tx.run('UPDATE instances SET desired_state = ?, updated_at = ? WHERE uuid = ?', [state, now(), uuid]);
+    });
   }
 
   async deleteInstance(id: number): Promise<void> {

@@ -26,9 +26,13 @@ export interface InstanceRecord {
   state: string;
   bootstrap: boolean;
   spec: Record<string, unknown>;
+  /** What start/stop last asked (the store always sets it; a deploy never changes it). */
+  desired_state?: InstanceDesiredState;
   created_at: string;
   updated_at: string;
 }
+
+export type InstanceDesiredState = 'started' | 'stopped';
 
 export interface VmRecord {
   cid: string;

@@ -46,6 +46,8 @@ export const JobSpecSchema = z
     debian_packages: z.array(DebianPackage).default([]),
     templates: z.record(TemplateName, JobPath).default({}),
     processes: z.array(ProcessTemplate).default([]),
+    /** A command `ingot run-errand <job>` runs to its end on the instances that have the job. */
+    errand: z.object({ executable: z.string().min(1), args: z.array(z.string()).default([]), env: z.record(z.string()).default({}) }).strict().optional(),
     properties: z.record(z.string().regex(PropertyNamePattern, 'a property name is dotted words such as router.port'), PropertyDefinition).default({}),
     provides: z.array(z.object({ name: Name, type: Name, properties: z.array(z.string()).default([]) }).strict()).default([]),
     consumes: z.array(z.object({ name: Name, type: Name, optional: z.boolean().default(false) }).strict()).default([]),

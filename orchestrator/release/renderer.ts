@@ -263,9 +263,10 @@ export function renderJob(
   }
 
   const processes = spec.processes.map((proc, i) => render(proc, {}, `${job}, processes[${i}] (${proc.name})`, ''));
-  const agentSpec = JobSpecFile.safeParse({ name: spec.name, processes });
-  if (!agentSpec.success && problems.length === 0) report(`${job}: processes: ${describeIssues(agentSpec.error, 'processes')}`);
-  files['spec.json'] = `${JSON.stringify({ name: spec.name, processes }, null, 2)}\n`;
+  const errand = spec.errand === undefined ? {} : { errand: render(spec.errand, {}, `${job}, errand`, '') };
+  const agentSpec = JobSpecFile.safeParse({ name: spec.name, processes, ...errand });
+  if (!agentSpec.success && problems.length === 0) report(`${job}: ${describeIssues(agentSpec.error, 'spec')}`);
+  files['spec.json'] = `${JSON.stringify({ name: spec.name, processes, ...errand }, null, 2)}\n`;
 
   if (problems.length > 0) throw new RenderError(spec.name, problems);
   return { name: spec.name, files, properties: nest(resolved) };
@@ -352,5 +353,6 @@ export function checkTemplates(spec: JobSpec, templates: Readonly<Record<string,
     check(text, at);
   }
   spec.processes.forEach((p, i) => check(JSON.stringify(p), `${where}, processes[${i}]`));
+  if (spec.errand) check(JSON.stringify(spec.errand), `${where}, errand`);
   return problems;
 }

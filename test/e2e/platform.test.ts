@@ -114,6 +114,58 @@ test.serial('a second npm start changes nothing and is quick', async (t) => {
   t.true(r.ms < 120_000, `a warm start took ${r.ms} ms`);
 });
 
+test.serial('operator commands: vms, ssh into a VM, logs, the smoke-tests errand, a router restarted under load', async (t) => {
+  t.timeout(600_000);
+  if (!t.context.ours) return t.pass();
+  const ingot = (args: string[], timeoutMs = 120_000) => run(['node', 'bin/ingot.js', ...args], timeoutMs);
+
+  const vms = await ingot(['vms', '-d', 'ingot', '--json']);
+  t.is(vms.code, 0, vms.out);
+  const rows = JSON.parse(vms.out) as Array<{ instance: string; vm_cid: string; process_state: string; ips: string[] }>;
+  t.is(rows.length, 9, vms.out);
+  t.true(rows.every((r) => r.vm_cid && r.process_state === 'running'), vms.out);
+
+  // ssh runs in the VM: its own address, its own mount namespace, the VM's cgroup.
+  const router0 = rows.find((r) => r.instance.startsWith('router/') && r.ips.includes('10.244.0.15'))!;
+  const ssh = await ingot(['-d', 'ingot', 'ssh', 'router/0', '-c', 'ip -4 -o addr show; cat /proc/self/cgroup; ls /var/vcap/jobs']);
+  t.is(ssh.code, 0, ssh.out);
+  t.regex(ssh.out, new RegExp(router0.ips[0]!.replace(/\./g, '\\.')));
+  t.regex(ssh.out, new RegExp(router0.vm_cid));
+  t.regex(ssh.out, /^router$/m);
+  t.is((await ingot(['-d', 'ingot', 'ssh', 'router/0', '-c', 'exit 7'])).code, 7, 'the command\'s exit status');
+
+  const dir = scratchDir('platform-logs');
+  const logs = await ingot(['-d', 'ingot', 'logs', 'cloud-controller/0', '--dir', dir]);
+  t.is(logs.code, 0, logs.out);
+  const tgz = readdirSync(dir).find((f) => /^ingot\.cloud-controller\.0\..*\.tgz$/.test(f));
+  t.truthy(tgz, logs.out);
+  t.regex(execFileSync('tar', ['-tzf', `${dir}/${tgz}`], { encoding: 'utf8' }), /cloud-controller\/cloud-controller\.stdout\.log/);
+
+  const errand = await ingot(['-d', 'ingot', 'run-errand', 'smoke-tests'], 180_000);
+  t.is(errand.code, 0, errand.out);
+  t.regex(errand.out, /5 of 5 checks passed/);
+  t.regex(errand.out, /Errand smoke-tests succeeded on 1 instance/);
+
+  // A router restarted while requests flow through the balancer: the other one carries them.
+  let failed = 0;
+  let sent = 0;
+  let rolling = true;
+  const load = (async () => {
+    // About 100 requests a second, bounded: a steady trickle, not a flood.
+    while (rolling && sent < 30_000) {
+      sent++;
+      if ((await appStatus('hello')) !== 200) failed++;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  })();
+  const restart = await ingot(['-d', 'ingot', 'restart', 'router/1'], 300_000);
+  rolling = false;
+  await load;
+  t.is(restart.code, 0, restart.out);
+  t.log(`router/1 restarted in ${restart.ms} ms under ${sent} requests, ${failed} failed`);
+  t.is(failed, 0);
+});
+
 test.serial('npm stop stops everything; npm start brings the app back', async (t) => {
   t.timeout(900_000);
   if (!t.context.ours) return t.pass();

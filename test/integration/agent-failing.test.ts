@@ -2,36 +2,21 @@
 // the job failing after repeated crashes; a stop then stops the restarts.
 import anyTest, { type TestFn } from 'ava';
 import { connect } from 'nats';
-import { startBlobServer, type BlobServer } from '../helpers/blob-server.ts';
-import { AgentMbus } from '../helpers/agent-mbus.ts';
-import { DirectorClient, startAgentProcess, waitFor, type StartedAgent } from '../helpers/agent-process.ts';
+import { startAgentHarness, stopAgentHarness, type AgentHarness } from '../helpers/agent-harness.ts';
+import { waitFor } from '../helpers/agent-process.ts';
 import { nodeProcessJob, publishSpec } from '../helpers/agent-fixtures.ts';
 import type { AgentState } from '../../orchestrator/agent/protocol.ts';
 
 const AGENT_ID = 'agent-fail-1';
 
-const test = anyTest as TestFn<{ mbus: AgentMbus; blobs: BlobServer; agent: StartedAgent; director: DirectorClient }>;
+const test = anyTest as TestFn<AgentHarness>;
 
 test.before(async (t) => {
-  const mbus = await AgentMbus.start([AGENT_ID]);
-  const blobs = await startBlobServer();
-  const cred = mbus.agent(AGENT_ID);
-  const agent = startAgentProcess({
-    agent_id: AGENT_ID,
-    mbus: { url: mbus.url, user: cred.user, password: cred.password },
-    blobstore: { url: blobs.url('') },
-    agent: { heartbeat_interval_ms: 200, restart_base_ms: 20, restart_max_ms: 200, failing_crashes: 5, failing_window_ms: 30_000 },
-  });
-  const director = await DirectorClient.connect(mbus.url, mbus.director.user, mbus.director.password);
-  t.context = { mbus, blobs, agent, director };
-  await waitFor('the agent to answer ping', async () => (await director.call(AGENT_ID, 'ping').catch(() => undefined)) === 'pong', 20_000);
+  t.context = await startAgentHarness(AGENT_ID, { heartbeat_interval_ms: 200, restart_base_ms: 20, restart_max_ms: 200, failing_crashes: 5, failing_window_ms: 30_000 });
 });
 
 test.after.always(async (t) => {
-  await t.context.agent?.kill();
-  await t.context.director?.close().catch(() => undefined);
-  await t.context.blobs?.close();
-  await t.context.mbus?.stop();
+  await stopAgentHarness(t.context ?? {});
 });
 
 test('a process that keeps exiting makes the job failing, with alerts and heartbeats saying so', async (t) => {

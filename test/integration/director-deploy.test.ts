@@ -6,22 +6,9 @@
 // the task's error and leaves the other router untouched. VMs and processes are swept first and
 // last, whatever happens.
 import anyTest, { type TestFn } from 'ava';
-import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
-import { compileConfig } from '../../orchestrator/cpi/local/config.ts';
-import { ensureHostNetwork } from '../../orchestrator/cpi/local/host-network.ts';
-import { createRelease } from '../../orchestrator/release/mod.ts';
-import { localCpiFixture, sweepCpi, vmLeftovers, type CpiFixture } from '../helpers/cpi-local.ts';
-import { directorConfig, DirectorProcess, tarball, type DirectorClient } from '../helpers/director.ts';
-import { freePort } from '../helpers/ports.ts';
-import { TEST_ROOT } from '../helpers/tmp.ts';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const AGENT_MAIN = join(ROOT, 'orchestrator/agent/main.ts');
-// The daemonised agent starts in /, where `--import tsx` would not resolve: start it in the repo.
-const AGENT_COMMAND = `cd '${ROOT}' && exec '${process.execPath}' --import tsx '${AGENT_MAIN}' --settings /var/vcap/bosh/settings.json`;
+import { vmLeftovers, type CpiFixture } from '../helpers/cpi-local.ts';
+import { DirectorProcess, type DirectorClient } from '../helpers/director.ts';
+import { kernelManifest, startDeployFixture, stopDeployFixture, type KernelManifestOptions } from '../helpers/director-deploy-fixture.ts';
 
 interface Context {
   fx: CpiFixture;
@@ -32,34 +19,8 @@ interface Context {
 }
 const test = anyTest as TestFn<Context>;
 
-function manifest(c: Context, o: { routers?: number; routerHost?: string; canaryWatch?: string; routerExtra?: Record<string, unknown>; natsExtra?: Record<string, unknown> } = {}): string {
-  return stringify({
-    name: 'dd',
-    releases: [{ name: 'ingot', version: c.releaseVersion }],
-    stemcells: [{ alias: 'default', os: 'debian-12', version: 'latest' }],
-    update: { canaries: 1, max_in_flight: 1, canary_watch_time: o.canaryWatch ?? '3000-60000', update_watch_time: '3000-60000' },
-    instance_groups: [
-      {
-        name: 'nats',
-        azs: ['z1'],
-        instances: 1,
-        vm_type: 'small',
-        stemcell: 'default',
-        networks: [{ name: 'default' }],
-        jobs: [{ name: 'nats', release: 'ingot', properties: { nats: { password: '((nats_password))', ...o.natsExtra } } }],
-      },
-      {
-        name: 'router',
-        azs: ['z1'],
-        instances: o.routers ?? 1,
-        vm_type: 'small',
-        stemcell: 'default',
-        networks: [{ name: 'default' }],
-        jobs: [{ name: 'router', release: 'ingot', properties: { router: { ...(o.routerHost ? { host: o.routerHost } : {}), ...o.routerExtra, port: 8080, drain_wait_s: 0.1, workers: 1, status: { port: 8081 } } } }],
-      },
-    ],
-    variables: [{ name: 'nats_password', type: 'password' }],
-  });
+function manifest(c: Context, o: Omit<KernelManifestOptions, 'releaseVersion'> = {}): string {
+  return kernelManifest({ releaseVersion: c.releaseVersion, ...o });
 }
 
 async function deploy(c: Context, text: string, timeoutMs = 240_000): Promise<{ task: any; events: any[] }> {
@@ -87,54 +48,16 @@ async function healthz(ip: string): Promise<number | undefined> {
 
 test.before(async (t) => {
   t.timeout(300_000);
-  const fx = await localCpiFixture({ agent_command: AGENT_COMMAND });
-  t.context.fx = fx;
-  await sweepCpi(fx);
-  // The bridge and its gateway address exist first: the director and its mbus listen there.
-  await ensureHostNetwork(compileConfig(JSON.parse(await readFile(fx.configFile, 'utf8'))));
-  const port = await freePort(fx.gateway);
-  const fixture = await directorConfig({
-    listen: { host: fx.gateway, port },
-    mbus: { host: fx.gateway, port: await freePort(fx.gateway) },
-    blobstore: { url: `http://${fx.gateway}:${port}` },
-    cpi: 'local',
-    cpi_config: fx.configFile,
-    deploy: { agent_ping_timeout_ms: 90_000, watch_poll_ms: 500 },
-  });
-  const director = await DirectorProcess.start(fixture, 30_000);
-  t.context.live = { director, api: director.client() };
-  const api = t.context.live.api;
-
-  const stemcellMf = await readFile(join(ROOT, 'stemcells/local/stemcell.MF'), 'utf8');
-  const st = await api.request('POST', '/stemcells', undefined, { raw: await tarball({ 'stemcell.MF': stemcellMf, image: 'the host\n' }) });
-  if (st.status !== 201) throw new Error(`stemcell upload: ${st.status} ${st.text}`);
-
   const started = Date.now();
-  const release = await createRelease({ repoRoot: ROOT, outDir: join(TEST_ROOT, 'director-deploy-release') });
-  t.log(`createRelease ${Date.now() - started} ms`);
-  t.context.releaseVersion = release.version;
-  const up = await api.request('POST', '/releases', undefined, { raw: await readFile(release.tarball) });
-  if (up.status !== 201) throw new Error(`release upload: ${up.status} ${up.text}`);
-
-  const cloud = stringify({
-    azs: [{ name: 'z1' }],
-    vm_types: [{ name: 'small', cloud_properties: { memory_mb: 512 } }],
-    networks: [{ name: 'default', type: 'manual', subnets: [{ range: fx.subnet, gateway: fx.gateway, az: 'z1' }] }],
-    compilation: { workers: 1, network: 'default', vm_type: 'small', az: 'z1' },
-  });
-  const cc = await api.request('POST', '/cloud_configs', { properties: cloud });
-  if (cc.status !== 201) throw new Error(`cloud-config: ${cc.status} ${cc.text}`);
+  const { fx, director, releaseVersion } = await startDeployFixture('director-deploy', (fx) => (t.context.fx = fx));
+  t.log(`director, stemcell and release ready in ${Date.now() - started} ms`);
+  t.context.live = { director, api: director.client() };
+  t.context.releaseVersion = releaseVersion;
 });
 
 test.after.always(async (t) => {
   const c: Partial<Context> = t.context ?? {};
-  await c.live?.director.cleanup();
-  if (c.fx) {
-    await sweepCpi(c.fx);
-    const left = await vmLeftovers(c.fx.prefix);
-    if (left.length) t.log(`left after the sweep: ${left.join('; ')}`);
-    await rm(c.fx.dir, { recursive: true, force: true });
-  }
+  await stopDeployFixture(t, c.fx, c.live?.director);
 });
 
 function eventLines(events: any[]): string[] {

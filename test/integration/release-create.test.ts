@@ -21,7 +21,6 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 interface Ctx {
   dir: string;
-  supervisor?: Supervisor;
   first: CreatedRelease;
   second: CreatedRelease;
   firstMs: number;
@@ -43,8 +42,11 @@ test.before(async (t) => {
   t.context.archive = await readRelease(t.context.second.tarball);
 });
 
+/** Module-wide: ava gives after hooks the before hook's context, never what a test added to its own. */
+const supervisors: Supervisor[] = [];
+
 test.after.always(async (t) => {
-  await t.context.supervisor?.stop();
+  await Promise.all(supervisors.map((s) => s.stop()));
   if (t.context.dir) rmSync(t.context.dir, { recursive: true, force: true });
 });
 
@@ -56,7 +58,7 @@ test('an unchanged tree gives the same fingerprints, sha1s and version; the rebu
   t.is(second.version, first.version);
   t.true([...second.jobs, ...second.packages].every((i) => i.cached));
   t.true(t.context.secondMs < 10_000, `the rebuild took ${t.context.secondMs} ms`);
-  t.deepEqual(first.jobs.map((j) => j.name), ['cloud-controller', 'dea', 'health-manager', 'nats', 'router']);
+  t.deepEqual(first.jobs.map((j) => j.name), ['cloud-controller', 'dea', 'health-manager', 'nats', 'router', 'smoke-tests']);
   t.deepEqual(first.packages.map((p) => p.name), ['ingot', 'nats-server']);
 });
 
@@ -135,7 +137,7 @@ test('installed as the agent installs them, nats and a router from the release r
   }
   const events: unknown[] = [];
   const supervisor = new Supervisor(join(root, 'sys', 'log'), { baseMs: 200, maxMs: 1000, failingCrashes: 5, windowMs: 60_000 }, 5000, (e) => events.push(e));
-  t.context.supervisor = supervisor;
+  supervisors.push(supervisor);
   await supervisor.load(processes);
   supervisor.start();
   const deadline = Date.now() + 30_000;
@@ -149,6 +151,9 @@ test('installed as the agent installs them, nats and a router from the release r
   const res = await fetch(`http://127.0.0.1:${routerPort}/`, { headers: { host: 'nothing.example.com' } });
   t.is(res.status, 404);
   t.deepEqual(events, []);
-  t.true(supervisor.status().every((p) => p.state === 'running'));
+  // Each process is running once its readiness check (its /healthz) has passed, a probe round after it serves.
+  const ready = Date.now() + 10_000;
+  while (!supervisor.status().every((p) => p.state === 'running') && Date.now() < ready) await new Promise((r) => setTimeout(r, 100));
+  t.deepEqual(supervisor.status().map((p) => `${p.job}/${p.name} ${p.state}`), ['nats/nats-server running', 'router/router running']);
   await supervisor.stop();
 });

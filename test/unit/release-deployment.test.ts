@@ -102,6 +102,6 @@ test('manifests/local.yml, with its variables generated, renders into configs ev
     }
   }
   t.deepEqual(problems, []);
-  t.is(count, 9, 'nats ×3, cloud-controller, router ×2, dea ×2, health-manager');
+  t.is(count, 10, 'nats ×3, cloud-controller, router ×2, dea ×2, health-manager with smoke-tests');
   t.is(prefixes.size, 2, `each DEA its own prefix: ${[...prefixes].join(', ')}`);
 });

@@ -8,6 +8,7 @@ import { ccConfig } from '../../kernel/cloud-controller/config.ts';
 import { deaConfig } from '../../kernel/dea/config.ts';
 import { hmConfig } from '../../kernel/health-manager/config.ts';
 import { routerConfig } from '../../kernel/router/config.ts';
+import { smokeTestConfig } from '../../kernel/smoke-tests/config.ts';
 import type { LinkData } from '../../orchestrator/manifest/types.ts';
 import { JobSpecFile } from '../../orchestrator/agent/protocol.ts';
 import { ReleaseError, RenderError, checkComponentConfigs, checkTemplates, loadJobs, parseJobSpec, renderJob, type JobSpec } from '../../orchestrator/release/mod.ts';
@@ -198,6 +199,25 @@ test('the kernel jobs render configs their components accept', (t) => {
   const hm = parseConfig(render('health-manager', {}, { cloud_controller: cc })['config/health-manager.yml']!, 'health-manager.yml', hmConfig);
   t.is(hm.bulk_api.url, 'http://10.244.0.5:9022');
   t.is(hm.bulk_api.password, 'bulkbulk1');
+});
+
+test('the smoke-tests job renders an errand and a config the smoke test accepts', (t) => {
+  const router: LinkData = {
+    instances: ['10.244.0.15', '10.244.0.16'].map((address, index) => ({ name: 'router', index, address, az: 'z1' })),
+    properties: { router: { port: 8080, status: { port: 8081 } } },
+  };
+  const files = renderJob(job('smoke-tests').spec, job('smoke-tests').templates, { smoke_tests: { admin: { password: 'adminadmin' }, min_deas: 2 } }, { nats: nats('10.244.0.2'), cloud_controller: cc, router }, { address: '10.244.0.9', index: 0, root: '/var/vcap' }).files;
+  const agentSpec = JSON.parse(files['spec.json']!);
+  t.deepEqual(agentSpec.processes, []);
+  t.deepEqual(agentSpec.errand, { executable: '/var/vcap/packages/ingot/bin/ingot', args: ['smoke-test', '--config', '/var/vcap/jobs/smoke-tests/config/smoke-tests.yml'], env: {} });
+  const config = parseConfig(files['config/smoke-tests.yml']!, 'smoke-tests.yml', smokeTestConfig);
+  t.deepEqual(config.routers, [
+    { proxy: '10.244.0.15:8080', status_port: 8081 },
+    { proxy: '10.244.0.16:8080', status_port: 8081 },
+  ]);
+  t.is(config.cloud_controller.url, 'http://10.244.0.5:9022');
+  t.deepEqual(config.cloud_controller.admin, { user: 'admin', password: 'adminadmin' });
+  t.is(config.min_deas, 2);
 });
 
 test('three nats instances render one cluster: routes to every instance, credentials encoded', (t) => {

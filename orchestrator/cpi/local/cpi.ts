@@ -23,7 +23,7 @@ import { CID_PATTERN, cgroupPath, netnsName, newDiskCid, newStemcellCid, newVmCi
 import { candidateAddresses, readNetworks } from './network-settings.ts';
 import { ensureRegistryProxy } from './registry-proxy-daemon.ts';
 import { StateStore, type VmRecord } from './state.ts';
-import { execInVm, isAlive, readProcess, startDaemon, startKeeper } from './vm-process.ts';
+import { execInVm, isAlive, readProcess, startDaemon, startKeeper, vmEntryArgv } from './vm-process.ts';
 
 export const STEMCELL_FORMAT = 'ingot-local';
 
@@ -134,6 +134,13 @@ export class LocalCpi implements Cpi {
     if (!CID_PATTERN.test(vm_cid)) return false;
     const vm = await this.state.readVm(vm_cid);
     return vm !== null && (await isAlive(vm.keeper));
+  }
+
+  /** A shell (or `argv`) in the VM's namespaces and cgroup: what `ingot ssh` runs here. */
+  async shell_argv(vm_cid: string, argv: string[]): Promise<string[]> {
+    const vm = await this.liveVm(vm_cid, `Opening a shell in VM ${vm_cid}`);
+    const inside = argv.length > 0 ? argv : ['/bin/bash', '-l'];
+    return vmEntryArgv(vm.keeper.pid, procsFiles(this.config.cgroupRoot, vm.cgroup), ['/usr/bin/env', '-C', '/var/vcap', ...inside], 'ingot-ssh');
   }
 
   /** Restarts everything in the VM but its keeper: the agent comes back as after a boot. */

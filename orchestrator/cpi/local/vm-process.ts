@@ -122,6 +122,31 @@ export async function execInVm(keeper: number, argv: string[], options: { allowF
   return run(['nsenter', '-t', String(keeper), '--net', '--mount', '--', ...argv], options);
 }
 
+export const VM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * The command line that runs `argv` inside the VM: a shell first joins the VM's cgroups (so
+ * the VM's limits hold for it and everything it starts), then becomes nsenter into the keeper's
+ * network and mount namespaces. Pure; `ingot ssh` runs the same line as the agent's start.
+ */
+export function vmEntryArgv(keeper: number, procsFiles: string[], argv: string[], name = 'vm'): string[] {
+  return [
+    '/bin/sh',
+    '-c',
+    'while [ "$1" != -- ]; do echo $$ > "$1"; shift; done; shift; exec "$@"',
+    name,
+    ...procsFiles,
+    '--',
+    systemTool('nsenter'),
+    '-t',
+    String(keeper),
+    '--net',
+    '--mount',
+    '--',
+    ...argv,
+  ];
+}
+
 /** Starts `argv` inside the VM in a session of its own, in the VM's cgroup before it runs
  *  anything, output appended to files under the VM's /var/vcap/sys/log; does not wait. */
 export async function startDaemon(
@@ -133,25 +158,15 @@ export async function startDaemon(
   const out = await open(join(options.logDir, `${options.name}.stdout.log`), 'a');
   const err = await open(join(options.logDir, `${options.name}.stderr.log`), 'a');
   try {
+    const [command, ...args] = vmEntryArgv(keeper, options.procsFiles, argv, options.name);
     const child = spawn(
-      '/bin/sh',
-      [
-        '-c',
-        'for f in $INGOT_CGROUP_PROCS; do echo $$ > "$f"; done; unset INGOT_CGROUP_PROCS; exec "$@"',
-        options.name,
-        systemTool('nsenter'),
-        '-t',
-        String(keeper),
-        '--net',
-        '--mount',
-        '--',
-        ...argv,
-      ],
+      command!,
+      args,
       {
         detached: true,
         cwd: '/',
         stdio: ['ignore', out.fd, err.fd],
-        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...options.env, INGOT_CGROUP_PROCS: options.procsFiles.join(' ') },
+        env: { PATH: VM_PATH, ...options.env },
       },
     );
     child.unref();

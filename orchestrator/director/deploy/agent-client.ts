@@ -111,6 +111,13 @@ export class AgentClient {
     return parsed.data;
   }
 
+  /** Each agent's state (or why it did not say), asked in parallel: one silent agent is never an error. */
+  async states(agentIds: string[], timeoutMs?: number): Promise<Map<string, AgentState | Error>> {
+    const states = new Map<string, AgentState | Error>();
+    await Promise.all(agentIds.map(async (id) => states.set(id, await this.state(id, timeoutMs).catch((err: Error) => err))));
+    return states;
+  }
+
   apply(agentId: string, spec: ApplySpec, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
     return this.task(agentId, 'apply', [spec], timeoutMs, signal);
   }

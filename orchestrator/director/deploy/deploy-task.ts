@@ -152,6 +152,8 @@ export function deployHandler(deps: DeployEngineDeps): TaskHandler {
       ...(deps.watchPollMs ? { watchPollMs: deps.watchPollMs } : {}),
     };
     const counts = { created: creates.length, updated: 0, recreated: 0, deleted: 0 };
+    // Instances stopped by `ingot stop` get the new spec but stay stopped (BOSH keeps them so).
+    const keptStopped = new Set((await deps.store.instances(name)).filter((r) => r.desired_state === 'stopped').map((r) => r.uuid));
     /** A disk the group now has is created and attached (the CPI mounts it); one it no longer has is detached and deleted. */
     const reconcileDisk = async (i: InstancePlan, id: number, vm: { cid: string }): Promise<void> => {
       const disks = (await deps.store.disks(name)).filter((d) => d.instance_id === id);
@@ -191,7 +193,8 @@ export function deployHandler(deps: DeployEngineDeps): TaskHandler {
         }
         const policy = prepared.plan.groups.find((g) => g.name === i.group)!.update;
         const spec = applySpecOf(name, i.desired!, new Map());
-        await updateInstanceOnVm(updater, label(i, canary), vm.agent_id, spec, applied, canary ? policy.canary_watch_time : policy.update_watch_time, signal, () => reconcileDisk(i, id, vm));
+        const watch = canary ? policy.canary_watch_time : policy.update_watch_time;
+        await updateInstanceOnVm(updater, label(i, canary), vm.agent_id, spec, applied, watch, signal, () => reconcileDisk(i, id, vm), { start: !keptStopped.has(i.uuid) });
         await deps.store.saveInstance({
           deployment: name,
           instance_group: i.group,

@@ -116,8 +116,41 @@ export interface UpdateStep {
 }
 
 /**
+ * Starts the jobs on agent `agentId` and watches until they run within `watch`; a job that does
+ * not come up is an InstanceUpdateError `<doing> <label>: job … did not reach running …` ending
+ * with its log tail. `firstJob` is named when get_state names none.
+ */
+export async function startAndWatch(deps: UpdaterDeps, doing: string, label: string, agentId: string, firstJob: string | undefined, watch: WatchTime, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted();
+  try {
+    await deps.agents.request(agentId, 'start', []);
+  } catch (err) {
+    if (signal.aborted) throw err;
+    throw new InstanceUpdateError(label, undefined, `${doing} ${label}: starting: ${(err as Error).message}`, { cause: err });
+  }
+  const result = await watchUntilRunning(deps, agentId, watch, signal);
+  if (result.ok) return;
+  const failed = result.state?.processes.find((p) => p.state !== 'running');
+  const job = failed?.job ?? firstJob;
+  let tail: string | undefined;
+  if (job) {
+    tail = await jobLogTail(deps, agentId, job, deps.tailLines ?? 15).catch((err: Error) => {
+      deps.log(`${label}: fetching the logs of job ${job}: ${err.message}`);
+      return undefined;
+    });
+  }
+  const why = result.error ? `the agent did not answer get_state (${result.error.message})` : describeProcesses(result.state);
+  throw new InstanceUpdateError(
+    label,
+    job,
+    `${doing} ${label}: job ${job ?? '(none)'} did not reach running within ${watch.max_ms} ms (${why})${tail ? `. The end of its log:\n${tail}` : ''}`,
+  );
+}
+
+/**
  * Updates the instance on agent `agentId`. `wasApplied` says whether it runs jobs to drain and
- * stop first. Throws InstanceUpdateError naming the instance (and the job, when one failed).
+ * stop first; `start: false` (an instance stopped by `ingot stop`) applies and leaves it stopped.
+ * Throws InstanceUpdateError naming the instance (and the job, when one failed).
  */
 export async function updateInstanceOnVm(
   deps: UpdaterDeps,
@@ -129,6 +162,7 @@ export async function updateInstanceOnVm(
   signal: AbortSignal,
   /** Runs once the jobs are stopped, before apply (persistent disk changes). */
   beforeApply?: () => Promise<void>,
+  o: { start?: boolean } = {},
 ): Promise<void> {
   const timeout = deps.taskTimeoutMs ?? 600_000;
   const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
@@ -146,22 +180,6 @@ export async function updateInstanceOnVm(
   }
   if (beforeApply) await step('changing the persistent disk', beforeApply);
   await step('applying', () => deps.agents.apply(agentId, spec, timeout, signal));
-  await step('starting', () => deps.agents.request(agentId, 'start', []));
-  const result = await watchUntilRunning(deps, agentId, watch, signal);
-  if (result.ok) return;
-  const failed = result.state?.processes.find((p) => p.state !== 'running');
-  const job = failed?.job ?? spec.jobs[0]?.name;
-  let tail: string | undefined;
-  if (job) {
-    tail = await jobLogTail(deps, agentId, job, deps.tailLines ?? 15).catch((err: Error) => {
-      deps.log(`${label}: fetching the logs of job ${job}: ${err.message}`);
-      return undefined;
-    });
-  }
-  const why = result.error ? `the agent did not answer get_state (${result.error.message})` : describeProcesses(result.state);
-  throw new InstanceUpdateError(
-    label,
-    job,
-    `Updating instance ${label}: job ${job ?? '(none)'} did not reach running within ${watch.max_ms} ms (${why})${tail ? `. The end of its log:\n${tail}` : ''}`,
-  );
+  if (o.start === false) return deps.log(`${label}: applied and left stopped (its desired state is stopped)`);
+  await startAndWatch(deps, 'Updating instance', label, agentId, spec.jobs[0]?.name, watch, signal);
 }

@@ -2,6 +2,8 @@
 // (group/index, id, az, IPs, VM, its last update's state) and, with `state=true`, as its agent
 // says now — the job state, each process (`--ps`) and the VM's vitals — BOSH's `instances`.
 // An agent that does not answer is shown as `unresponsive agent`, never as an error.
+// GET /deployments/:name/vms (BOSH's `vms`) is the same rows narrowed to the instances that
+// have a VM, with the VM's type and creation time.
 import type { AgentState } from '../../agent/protocol.ts';
 import type { InstanceRecord, VmRecord } from '../types.ts';
 import type { DesiredInstance } from './types.ts';
@@ -15,9 +17,11 @@ export interface InstanceRow {
   agent_id: string | null;
   /** The director's record: what its last deploy left. */
   deploy_state: string;
+  /** What start/stop last asked: started · stopped. */
+  desired_state: string;
   /** The agent's word: running · failing · stopped · unresponsive agent · no vm. */
   process_state?: string;
-  processes?: Array<{ name: string; state: string; restarts: number }>;
+  processes?: Array<{ name: string; state: string; restarts: number; pid?: number }>;
   vitals?: AgentState['vitals'];
 }
 
@@ -37,6 +41,7 @@ export function instanceRows(instances: InstanceRecord[], vms: VmRecord[], state
         vm_cid: vm?.cid ?? null,
         agent_id: vm?.agent_id ?? null,
         deploy_state: i.state,
+        desired_state: i.desired_state ?? 'started',
       };
       if (!states) return row;
       const s = vm ? states.get(vm.agent_id) : undefined;
@@ -45,8 +50,33 @@ export function instanceRows(instances: InstanceRecord[], vms: VmRecord[], state
       return {
         ...row,
         process_state: s.job_state,
-        processes: s.processes.map((p) => ({ name: `${p.job}/${p.name}`, state: p.state, restarts: p.restarts })),
+        processes: s.processes.map((p) => ({ name: `${p.job}/${p.name}`, state: p.state, restarts: p.restarts, ...(p.pid !== undefined ? { pid: p.pid } : {}) })),
         vitals: s.vitals,
       };
     });
+}
+
+export interface VmRow {
+  instance: string;
+  id: string;
+  vm_cid: string;
+  agent_id: string;
+  az: string | null;
+  ips: string[];
+  vm_type: string | null;
+  /** The agent's word, as in the instance rows. */
+  process_state: string;
+  created_at: string;
+}
+
+/** One row per VM that holds an instance, in the instances' order; pure. */
+export function vmRows(instances: InstanceRecord[], vms: VmRecord[], states: Map<string, AgentState | Error>): VmRow[] {
+  const byUuid = new Map(instances.map((i) => [i.uuid, i]));
+  const byCid = new Map(vms.map((v) => [v.cid, v]));
+  return instanceRows(instances, vms, states).flatMap((r) => {
+    const vm = r.vm_cid ? byCid.get(r.vm_cid) : undefined;
+    if (!vm) return [];
+    const spec = byUuid.get(r.id)!.spec as Partial<DesiredInstance>;
+    return [{ instance: r.instance, id: r.id, vm_cid: vm.cid, agent_id: vm.agent_id, az: r.az, ips: r.ips, vm_type: spec.vm_type?.name ?? null, process_state: r.process_state!, created_at: vm.created_at }];
+  });
 }

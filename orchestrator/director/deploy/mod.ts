@@ -6,6 +6,9 @@ import { agentUploadPath } from '../api.ts';
 import type { Director } from '../main.ts';
 import { AgentClient } from './agent-client.ts';
 import { deployHandler } from './deploy-task.ts';
+import { registerErrandRoutes, runErrandHandler } from './errand.ts';
+import { changeJobStateHandler, fetchLogsHandler, type InstanceOpsDeps } from './instance-ops.ts';
+import { registerInstanceOpsRoutes } from './instance-ops-routes.ts';
 import { registerDeployRoutes } from './routes.ts';
 
 export { planDeployment, planInstance, planChanges, changedPaths, recreateReasons, updateReasons, type DesiredGroup, type PlanInput } from './plan.ts';
@@ -16,6 +19,8 @@ export { AgentClient, AgentCallError } from './agent-client.ts';
 export { DeploymentVariableStore, variableKey } from './variables.ts';
 export { prepareDeploy, deployedInstances, manifestName, DeployInvalidError } from './preparation.ts';
 export { InstanceUpdateError, watchVerdict } from './instance-updater.ts';
+export { selectInstances, resourcePath, InstanceTargetError, JOB_STATE_CHANGES, type JobStateChange } from './instance-ops.ts';
+export { vmRows, type VmRow } from './instances.ts';
 export type * from './types.ts';
 
 export interface DeployEngineOptions {
@@ -25,7 +30,7 @@ export interface DeployEngineOptions {
   watchPollMs?: number;
 }
 
-/** Registers the `deploy` task and its routes; returns what stops it (the mbus connection). */
+/** Registers the `deploy`, `fetch_logs`, `change_job_state` and `run_errand` tasks and their routes; returns what stops it (the mbus connection). */
 export function installDeployEngine(d: Director, cpi: Cpi | undefined, o: DeployEngineOptions): () => Promise<void> {
   const releaseCache = new Map<string, ReleaseArchive>();
   let client: Promise<AgentClient> | undefined;
@@ -53,6 +58,19 @@ export function installDeployEngine(d: Director, cpi: Cpi | undefined, o: Deploy
     }),
   );
   registerDeployRoutes(d.api, { store: d.store, blobs: d.blobs, releaseCache, tasks: d.tasks, agents });
+  const ops: InstanceOpsDeps = {
+    store: d.store,
+    agents,
+    dataDir: d.config.data_dir,
+    uploadPath: (id) => agentUploadPath(d.config.data_dir, id),
+    tmpDir: o.tmpDir,
+    ...(o.watchPollMs ? { watchPollMs: o.watchPollMs } : {}),
+  };
+  d.tasks.register('fetch_logs', fetchLogsHandler(ops));
+  d.tasks.register('change_job_state', changeJobStateHandler(ops));
+  d.tasks.register('run_errand', runErrandHandler({ store: d.store, agents }));
+  registerErrandRoutes(d.api, { store: d.store, tasks: d.tasks });
+  registerInstanceOpsRoutes(d.api, { store: d.store, tasks: d.tasks, agents, dataDir: d.config.data_dir });
   return async () => {
     const c = await client?.catch(() => undefined);
     await c?.close().catch(() => undefined);

@@ -8,7 +8,6 @@ import type { ApiServer, RequestContext } from '../../../kernel/cloud-controller
 import { deploymentLock, enqueueOrConflict, presentTask } from '../api.ts';
 import { apiErrors } from '../errors.ts';
 import type { TaskRunner } from '../task-runner.ts';
-import type { AgentState } from '../../agent/protocol.ts';
 import type { AgentClient } from './agent-client.ts';
 import { renderPlanDiff } from './diff.ts';
 import { instanceRows } from './instances.ts';
@@ -30,7 +29,7 @@ async function manifestBody(ctx: RequestContext): Promise<{ text: string; name: 
 }
 
 /** How long an agent may take to say its state before it shows as unresponsive. */
-const STATE_TIMEOUT_MS = 3000;
+export const STATE_TIMEOUT_MS = 3000;
 
 export function registerDeployRoutes(api: ApiServer, d: PrepareDeps & { tasks: TaskRunner; agents: () => Promise<AgentClient> }): void {
   api.route('GET', '/deployments/:name/instances', 'user', async (ctx) => {
@@ -39,13 +38,7 @@ export function registerDeployRoutes(api: ApiServer, d: PrepareDeps & { tasks: T
     if (!(await d.store.deployment(name))) throw apiErrors.notFound(`Deployment ${name}`);
     const [instances, vms] = await Promise.all([d.store.instances(name), d.store.vms(name)]);
     if (!q.state) return { status: 200, body: instanceRows(instances, vms) };
-    const client = await d.agents();
-    const states = new Map<string, AgentState | Error>();
-    await Promise.all(
-      vms.map(async (vm) => {
-        states.set(vm.agent_id, await client.state(vm.agent_id, STATE_TIMEOUT_MS).catch((err: Error) => err));
-      }),
-    );
+    const states = await (await d.agents()).states(vms.map((vm) => vm.agent_id), STATE_TIMEOUT_MS);
     return { status: 200, body: instanceRows(instances, vms, states) };
   });
 

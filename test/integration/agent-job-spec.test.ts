@@ -1,12 +1,12 @@
-// A process with a readiness check is 'starting' — and its job not running — until its health
-// endpoint answers 2xx; alive is not ready. What a deploy's watch relies on to catch a job
-// that never serves.
+// What a job's spec.json asks of the agent beyond starting processes: a readiness check (a
+// process is 'starting' — its job not running — until its health endpoint answers 2xx; alive is
+// not ready, and a deploy's watch relies on it) and an errand (a command run_errand runs to its
+// end, with the job's environment).
 import anyTest, { type TestFn } from 'ava';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startBlobServer, type BlobServer } from '../helpers/blob-server.ts';
-import { AgentMbus } from '../helpers/agent-mbus.ts';
-import { DirectorClient, startAgentProcess, waitFor, type StartedAgent } from '../helpers/agent-process.ts';
+import { startAgentHarness, stopAgentHarness, type AgentHarness } from '../helpers/agent-harness.ts';
+import { waitFor } from '../helpers/agent-process.ts';
 import { nodeProcessJob, publishSpec } from '../helpers/agent-fixtures.ts';
 import { freePort } from '../helpers/ports.ts';
 import { scratchDir } from '../helpers/tmp.ts';
@@ -14,31 +14,17 @@ import type { AgentState } from '../../orchestrator/agent/protocol.ts';
 
 const AGENT_ID = 'agent-ready-1';
 
-const test = anyTest as TestFn<{ mbus: AgentMbus; blobs: BlobServer; agent: StartedAgent; director: DirectorClient }>;
+const test = anyTest as TestFn<AgentHarness>;
 
 test.before(async (t) => {
-  const mbus = await AgentMbus.start([AGENT_ID]);
-  const blobs = await startBlobServer();
-  const cred = mbus.agent(AGENT_ID);
-  const agent = startAgentProcess({
-    agent_id: AGENT_ID,
-    mbus: { url: mbus.url, user: cred.user, password: cred.password },
-    blobstore: { url: blobs.url('') },
-    agent: { heartbeat_interval_ms: 200 },
-  });
-  const director = await DirectorClient.connect(mbus.url, mbus.director.user, mbus.director.password);
-  t.context = { mbus, blobs, agent, director };
-  await waitFor('the agent to answer ping', async () => (await director.call(AGENT_ID, 'ping').catch(() => undefined)) === 'pong', 20_000);
+  t.context = await startAgentHarness(AGENT_ID, { heartbeat_interval_ms: 200 });
 });
 
 test.after.always(async (t) => {
-  await t.context.agent?.kill();
-  await t.context.director?.close().catch(() => undefined);
-  await t.context.blobs?.close();
-  await t.context.mbus?.stop();
+  await stopAgentHarness(t.context ?? {});
 });
 
-test('a process is starting until its health endpoint answers 2xx, then running', async (t) => {
+test.serial('a process is starting until its health endpoint answers 2xx, then running', async (t) => {
   t.timeout(60_000);
   const { director, blobs } = t.context;
   const port = await freePort();
@@ -72,11 +58,24 @@ process.on('SIGTERM', () => process.exit(0));
   t.deepEqual(await director.task(AGENT_ID, 'stop'), { value: 'stopped' });
 });
 
-test('a readiness check that is not an http URL is refused at apply, naming it', async (t) => {
+test.serial('a readiness check that is not an http URL is refused at apply, naming it', async (t) => {
   const { director, blobs } = t.context;
   const spec = JSON.stringify({ name: 'bad', processes: [{ name: 'bad', executable: process.execPath, args: ['main.cjs'], ready: { http: 'ftp://127.0.0.1/x' } }] });
   const applied = await publishSpec(blobs, { name: 'bad', jobs: [nodeProcessJob('bad', 'setInterval(() => {}, 1000)', { 'spec.json': spec })] });
   const r = (await director.task(AGENT_ID, 'apply', [applied])) as { exception?: { message: string } };
   t.truthy(r.exception, JSON.stringify(r));
   t.regex(r.exception!.message, /ready/);
+});
+
+test.serial('run_errand runs the named job\'s errand from its spec, with the job\'s environment, and reports its exit code', async (t) => {
+  const { director, blobs } = t.context;
+  const errandJs = `console.log(process.env.GREETING, process.argv.slice(2).join(' '), require('node:path').basename(process.env.INGOT_JOB_DIR)); console.error('to stderr'); process.exit(3);`;
+  const spec = JSON.stringify({ name: 'probe', processes: [], errand: { executable: process.execPath, args: ['errand.cjs', 'one', 'two'], env: { GREETING: 'hello' } } });
+  const applied = await publishSpec(blobs, { name: 'errands', jobs: [nodeProcessJob('probe', '', { 'spec.json': spec, 'errand.cjs': errandJs })] });
+  t.deepEqual(await director.task(AGENT_ID, 'apply', [applied]), { value: 'applied' });
+  t.deepEqual(await director.task(AGENT_ID, 'run_errand', ['probe']), { value: { exit_code: 3, stdout: 'hello one two probe\n', stderr: 'to stderr\n' } });
+  // Without a name, the first job that has an errand.
+  t.like(await director.task(AGENT_ID, 'run_errand', []), { value: { exit_code: 3 } });
+  const unknown = (await director.task(AGENT_ID, 'run_errand', ['nope'])) as { exception?: { message: string } };
+  t.regex(unknown.exception?.message ?? '', /no job nope here \(jobs: probe\)/);
 });
