@@ -159,6 +159,50 @@ export class CloudControllerClient {
     return this.listAll('/v3/spaces', t.space, { organization_guids: orgGuid, names: names?.join(','), order_by: 'name' });
   }
 
+  createOrganization(name: string): Promise<t.Organization> {
+    return this.call('POST', '/v3/organizations', t.organization, { body: { name } });
+  }
+  deleteOrganization(guid: string): Promise<void> {
+    return this.call('DELETE', `/v3/organizations/${guid}`, null);
+  }
+  createSpace(name: string, orgGuid: string): Promise<t.Space> {
+    return this.call('POST', '/v3/spaces', t.space, { body: { name, relationships: { organization: { data: { guid: orgGuid } } } } });
+  }
+  deleteSpace(guid: string): Promise<void> {
+    return this.call('DELETE', `/v3/spaces/${guid}`, null);
+  }
+
+  // ---- roles ------------------------------------------------------------------------------
+
+  /** Every role matching the filters, with the users who hold them. */
+  async roles(query: { types?: string[]; organizationGuid?: string; spaceGuid?: string }): Promise<{ roles: t.Role[]; users: t.User[] }> {
+    const roles: t.Role[] = [];
+    const users = new Map<string, t.User>();
+    let next: string | undefined = '/v3/roles';
+    let q: Record<string, string | number | undefined> | undefined = {
+      types: query.types?.join(','),
+      organization_guids: query.organizationGuid,
+      space_guids: query.spaceGuid,
+      include: 'user',
+      per_page: 5000,
+    };
+    while (next) {
+      const page: z.output<typeof t.rolesPage> = await this.call('GET', next, t.rolesPage, q ? { query: q } : {});
+      roles.push(...page.resources);
+      for (const u of page.included?.users ?? []) users.set(u.guid, u);
+      next = page.pagination.next?.href;
+      q = undefined;
+    }
+    return { roles, users: [...users.values()] };
+  }
+  createRole(type: string, username: string, target: { organizationGuid: string } | { spaceGuid: string }): Promise<t.Role> {
+    const where = 'spaceGuid' in target ? { space: { data: { guid: target.spaceGuid } } } : { organization: { data: { guid: target.organizationGuid } } };
+    return this.call('POST', '/v3/roles', t.role, { body: { type, relationships: { user: { data: { username } }, ...where } } });
+  }
+  deleteRole(guid: string): Promise<void> {
+    return this.call('DELETE', `/v3/roles/${guid}`, null);
+  }
+
   // ---- apps -------------------------------------------------------------------------------
 
   apps(spaceGuid: string, names?: string[]): Promise<t.App[]> {

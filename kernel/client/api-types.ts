@@ -27,6 +27,21 @@ export type Organization = z.infer<typeof organization>;
 export const space = z.object({ guid: z.string(), name: z.string(), relationships: z.object({ organization: rel }).passthrough() }).passthrough();
 export type Space = z.infer<typeof space>;
 
+export const role = z
+  .object({
+    guid: z.string(),
+    type: z.string(),
+    relationships: z.object({ user: rel, organization: rel.optional(), space: rel.optional() }).passthrough(),
+  })
+  .passthrough();
+export type Role = z.infer<typeof role>;
+/** A page of roles with `include=user`: the users come in `included.users`. */
+export const rolesPage = z.object({
+  pagination: z.object({ next: link.nullable() }).passthrough(),
+  resources: z.array(role),
+  included: z.object({ users: z.array(user) }).passthrough().optional(),
+});
+
 export const app = z
   .object({
     guid: z.string(),

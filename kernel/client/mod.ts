@@ -5,6 +5,7 @@ import { appCommands } from './commands/apps.ts';
 import { authCommands } from './commands/auth.ts';
 import { envCommands } from './commands/env.ts';
 import { logCommands } from './commands/logs.ts';
+import { orgCommands } from './commands/orgs.ts';
 import { pushCommands } from './commands/push.ts';
 import { routeCommands } from './commands/routes.ts';
 
@@ -14,5 +15,5 @@ export { ConfigStore, ingotHome } from './config-store.ts';
 
 /** Adds every app command to the CLI. */
 export function registerAppCommands(y: Argv): Argv {
-  return [authCommands, pushCommands, appCommands, logCommands, envCommands, routeCommands].reduce((acc, add) => add(acc), y);
+  return [authCommands, orgCommands, pushCommands, appCommands, logCommands, envCommands, routeCommands].reduce((acc, add) => add(acc), y);
 }

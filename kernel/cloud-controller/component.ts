@@ -6,7 +6,7 @@
 // Request flow: http/server.ts (route, authenticate) → api/<resource>.ts (validate, act)
 // → db/ (state) and app-runner.ts / staging.ts (NATS).
 import { resolve } from 'node:path';
-import { counter, defineComponent, gauge } from '../component/mod.ts';
+import { ComponentError, counter, defineComponent, gauge } from '../component/mod.ts';
 import { subjects } from '../bus/mod.ts';
 import { registerApps } from './api/apps.ts';
 import { authenticator, registerAuth } from './api/auth.ts';
@@ -27,7 +27,7 @@ import { TokenIssuer } from './auth/tokens.ts';
 import { Blobstore } from './blobstore.ts';
 import { bootstrap } from './bootstrap.ts';
 import { ccConfig } from './config.ts';
-import { openStore } from './db/mod.ts';
+import { DbError, openStore } from './db/mod.ts';
 import { ApiServer } from './http/server.ts';
 import { recordCrash } from './app-events.ts';
 import { LogStore } from './logs.ts';
@@ -42,8 +42,11 @@ export default defineComponent({
   config: ccConfig,
   async start({ config, bus, log, host, configFile }) {
     const base = (p: string): string => resolve(configFile, '..', p);
-    const dbUrl = config.db.url === 'sqlite::memory:' ? config.db.url : `sqlite://${base(config.db.url.replace(/^sqlite:\/\//, ''))}`;
-    const store = await openStore(dbUrl);
+    const dbUrl = config.db.url.startsWith('sqlite://') ? `sqlite://${base(config.db.url.replace(/^sqlite:\/\//, ''))}` : config.db.url;
+    // A database that cannot be reached or migrated is the operator's to fix: one sentence, no stack.
+    const store = await openStore(dbUrl).catch((err: unknown) => {
+      throw err instanceof DbError ? new ComponentError('start_failed', err.message, { cause: err }) : err;
+    });
     const blobs = await Blobstore.open(base(config.blobstore.dir));
     const boot = await bootstrap(store, config);
 

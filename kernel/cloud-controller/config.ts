@@ -9,6 +9,31 @@ const domainName = z
 const credential = z.object({ user: z.string().min(1), password: z.string().min(8, 'expected at least 8 characters') }).strict();
 const mb = z.number().int().positive();
 
+const DB_URL_FORMS = 'sqlite:///absolute/path.db, sqlite::memory: or postgres://user:password@host:port/database';
+
+function checkDbUrl(url: string, ctx: z.RefinementCtx): void {
+  const problem = dbUrlProblem(url);
+  if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${problem}; expected ${DB_URL_FORMS}` });
+}
+
+/** What is wrong with a db.url, or null. The message never repeats the url: it may hold a password. */
+function dbUrlProblem(url: string): string | null {
+  if (url === 'sqlite::memory:') return null;
+  if (url.startsWith('sqlite://')) return url.startsWith('sqlite:///') && url.length > 'sqlite:///'.length ? null : 'the SQLite path must be absolute';
+  if (!/^postgres(ql)?:\/\//.test(url)) return `the scheme ${/^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0] ?? '(none)'} is not supported`;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'not a valid postgres:// url (for a unix socket: postgres://user@localhost/database?host=/socket/dir)';
+  }
+  const socket = u.searchParams.get('host');
+  if (!u.username) return 'the postgres url names no user';
+  if (socket !== null && !socket.startsWith('/')) return '?host= must be an absolute socket directory';
+  if (u.pathname.length <= 1 || u.pathname.slice(1).includes('/')) return 'the postgres url names no database';
+  return null;
+}
+
 export const ccConfig = componentConfig({
   /** Address and port the REST API listens on (0 picks a free port; the port is logged as `api_port`). */
   external_host: z.string().default('0.0.0.0'),
@@ -24,7 +49,12 @@ export const ccConfig = componentConfig({
   apps_domain: domainName.optional(),
   /** Hosts of the system domain no route may take (the API's own among them). */
   reserved_system_hosts: z.array(z.string().min(1)).default(['api', 'login', 'uaa']),
-  db: z.object({ url: z.string().regex(/^sqlite:(\/\/\/.+|:memory:)$/, 'expected sqlite:///absolute/path.db or sqlite::memory:') }).strict(),
+  /**
+   * Where the state lives: sqlite:///absolute/path.db (or sqlite::memory:) for one controller;
+   * postgres://user:password@host:port/database for several controllers sharing it (with
+   * ?host=/socket/dir the unix socket in that directory is used instead of host).
+   */
+  db: z.object({ url: z.string().superRefine(checkDbUrl) }).strict(),
   blobstore: z.object({ dir: z.string().min(1) }).strict(),
   jwt: z.object({ secret: z.string().min(32, 'expected at least 32 characters') }).strict(),
   /** Lifetime of access tokens, and of refresh tokens. */

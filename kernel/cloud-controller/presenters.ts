@@ -9,6 +9,7 @@ import type {
   OrganizationRecord,
   PackageRecord,
   ProcessRecord,
+  RoleRecord,
   RouteMappingRecord,
   RouteRecord,
   SpaceRecord,
@@ -60,6 +61,21 @@ export function presentSpace(s: SpaceRecord, base: string) {
     relationships: { organization: rel(s.organization_guid), quota: rel(null) },
     metadata: meta(),
     links: { self: href(base, `/v3/spaces/${s.guid}`), organization: href(base, `/v3/organizations/${s.organization_guid}`) },
+  };
+}
+
+export function presentRole(r: RoleRecord, base: string) {
+  return {
+    guid: r.guid,
+    type: r.type,
+    created_at: time(r.created_at),
+    updated_at: time(r.updated_at),
+    relationships: { user: rel(r.user_guid), organization: rel(r.organization_guid), space: rel(r.space_guid) },
+    links: {
+      self: href(base, `/v3/roles/${r.guid}`),
+      user: href(base, `/v3/users/${r.user_guid}`),
+      ...(r.space_guid ? { space: href(base, `/v3/spaces/${r.space_guid}`) } : { organization: href(base, `/v3/organizations/${r.organization_guid}`) }),
+    },
   };
 }
 

@@ -35,7 +35,6 @@ export function registerDeployCommands(y: Argv): Argv {
       if (diff.changed && !args['dry-run']) await confirm(`Deploy ${prepared.name}?`, args.n);
       const task = await step(`Deploying ${prepared.name}`, () => client.deploy(prepared.yaml, { recreate: args.recreate, dryRun: args['dry-run'] }));
       if (args.json) return followAndReport(client, task.id, 'json');
-      print(`Task ${task.id}`);
       await followAndReport(client, task.id, 'log');
     },
   );

@@ -282,6 +282,9 @@ test.serial('an expired access token is refreshed with the refresh token, before
 
 test.serial('create-user needs an admin; logout forgets the tokens', async (t) => {
   t.regex((await ok(t, 'create-user', 'dev', 'dev-password-1')).stdout, /Created user dev\./);
+  // A new user has no role: the admin makes it a developer of the space the others push to.
+  await ok(t, 'set-org-role', 'dev', 'default', 'OrgUser');
+  await ok(t, 'set-space-role', 'dev', 'default', 'default', 'SpaceDeveloper');
   await refused(t, /User 'dev' already exists/, 'create-user', 'dev', 'dev-password-1');
   await refused(t, /at least 8 characters/, 'create-user', 'dev2', 'short');
   const dev = await ok(t, 'login', '-u', 'dev', '-p', 'dev-password-1');

@@ -461,7 +461,9 @@ test('a restarted DEA finds its running containers again and can stop them', asy
   t.is(found!.process?.pid, p.pid);
   t.is(found!.uid, c.uid);
   t.is(found!.hostPort, c.hostPort);
-  const exit = await found!.stop({ graceMs: 2000 });
+  // A generous grace: stop returns as soon as the app is gone; under load the runner may need a
+  // moment to write the status, and a SIGKILL at the end of a short grace would lose it.
+  const exit = await found!.stop({ graceMs: 15_000 });
   t.is(exit?.reason, 'stopped');
   t.is(exit?.exitStatus, 143, 'not our child, yet its status is known: the runner left it (SIGTERM: 128 + 15)');
   await found!.destroy();

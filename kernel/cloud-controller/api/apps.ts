@@ -9,8 +9,10 @@ import { csv, listQuery } from '../http/query.ts';
 import type { ApiServer, RequestContext } from '../http/server.ts';
 import { appUris, WEB, webProcess } from '../lookups.ts';
 import { presentApp, presentDroplet } from '../presenters.ts';
-import { lifecycle, listOf, mergeMetadata, metadata, mustGet, newGuid, noContent, now, ok, toOne } from './common.ts';
+import { within } from '../access.ts';
+import { lifecycle, listOf, mergeMetadata, metadata, newGuid, noContent, now, ok, toOne } from './common.ts';
 import type { Deps } from './deps.ts';
+import { scope, type Mode } from './scope.ts';
 
 const appName = z.string().min(1).max(255).regex(/^[^\s/][^/]*$/, 'must not begin with whitespace nor contain /');
 const envName = z
@@ -37,7 +39,8 @@ const currentDroplet = z.object({ data: z.object({ guid: z.string().min(1) }).st
 
 export function registerApps(server: ApiServer, d: Deps): void {
   const present = (ctx: RequestContext) => (a: AppRecord) => presentApp(a, ctx.baseUrl);
-  const getApp = (guid: string) => mustGet(d.store.apps, guid, 'App');
+  const s = scope(d.store);
+  const getApp = (ctx: RequestContext, mode: Mode) => s.app(ctx, ctx.params.guid!, mode);
 
   server.route('GET', '/v3/apps', 'user', (ctx) =>
     listOf(
@@ -53,7 +56,7 @@ export function registerApps(server: ApiServer, d: Deps): void {
           const inOrgs = (await d.store.spaces.list({ organization_guid: q.organization_guids })).map((s) => s.guid);
           spaces = spaces ? spaces.filter((s) => inOrgs.includes(s)) : inOrgs;
         }
-        return { name: q.names, guid: q.guids, space_guid: spaces, state: q.states as AppRecord['state'][] | undefined };
+        return { name: q.names, guid: q.guids, space_guid: within(spaces, await s.spaceWhere(ctx)), state: q.states as AppRecord['state'][] | undefined };
       },
       present(ctx),
     ),
@@ -62,7 +65,7 @@ export function registerApps(server: ApiServer, d: Deps): void {
   server.route('POST', '/v3/apps', 'user', async (ctx) => {
     const body = await readJson(ctx.req, createApp);
     const spaceGuid = body.relationships?.space.data.guid ?? d.defaultSpaceGuid;
-    if (!(await d.store.spaces.get(spaceGuid))) throw errors.unprocessable('Invalid space. Ensure that the space exists and you have access to it.');
+    await s.spaceToCreateIn(ctx, spaceGuid);
     const at = now();
     const app: AppRecord = {
       guid: newGuid(),
@@ -106,11 +109,11 @@ export function registerApps(server: ApiServer, d: Deps): void {
     return ok(presentApp(app, ctx.baseUrl), 201);
   });
 
-  server.route('GET', '/v3/apps/:guid', 'user', async (ctx) => ok(presentApp(await getApp(ctx.params.guid!), ctx.baseUrl)));
+  server.route('GET', '/v3/apps/:guid', 'user', async (ctx) => ok(presentApp(await getApp(ctx, 'read'), ctx.baseUrl)));
 
   server.route('PATCH', '/v3/apps/:guid', 'user', async (ctx) => {
     const body = await readJson(ctx.req, updateApp);
-    const app = await getApp(ctx.params.guid!);
+    const app = await getApp(ctx, 'write');
     try {
       const updated = await d.store.apps.update(app.guid, {
         ...(body.name ? { name: body.name } : {}),
@@ -127,7 +130,7 @@ export function registerApps(server: ApiServer, d: Deps): void {
   });
 
   server.route('DELETE', '/v3/apps/:guid', 'user', async (ctx) => {
-    const app = await getApp(ctx.params.guid!);
+    const app = await getApp(ctx, 'write');
     await d.runner.remove(app.guid, () =>
       d.store.transaction(async (tx) => {
         // Builds still staging fail quietly: their droplet upload is refused from now on.
@@ -144,22 +147,22 @@ export function registerApps(server: ApiServer, d: Deps): void {
     return noContent;
   });
 
-  server.route('POST', '/v3/apps/:guid/actions/start', 'user', async (ctx) => ok(presentApp(await d.runner.start(ctx.params.guid!), ctx.baseUrl)));
-  server.route('POST', '/v3/apps/:guid/actions/stop', 'user', async (ctx) => ok(presentApp(await d.runner.stop(ctx.params.guid!), ctx.baseUrl)));
+  server.route('POST', '/v3/apps/:guid/actions/start', 'user', async (ctx) => ok(presentApp(await d.runner.start((await getApp(ctx, 'write')).guid), ctx.baseUrl)));
+  server.route('POST', '/v3/apps/:guid/actions/stop', 'user', async (ctx) => ok(presentApp(await d.runner.stop((await getApp(ctx, 'write')).guid), ctx.baseUrl)));
   server.route('POST', '/v3/apps/:guid/actions/restart', 'user', async (ctx) => {
     const body = await readJson(ctx.req, restartBody);
-    return ok(presentApp(await d.runner.restart(ctx.params.guid!, body.strategy), ctx.baseUrl));
+    return ok(presentApp(await d.runner.restart((await getApp(ctx, 'write')).guid, body.strategy), ctx.baseUrl));
   });
 
   server.route('GET', '/v3/apps/:guid/environment_variables', 'user', async (ctx) => {
-    const app = await getApp(ctx.params.guid!);
+    const app = await getApp(ctx, 'write');
     return ok(envVarsBody(app, ctx.baseUrl));
   });
 
   // Takes effect at the next start or restart, as in CF.
   server.route('PATCH', '/v3/apps/:guid/environment_variables', 'user', async (ctx) => {
     const body = await readJson(ctx.req, envPatch);
-    const app = await getApp(ctx.params.guid!);
+    const app = await getApp(ctx, 'write');
     const merged = { ...app.environment_variables };
     for (const [k, v] of Object.entries(body.var)) {
       if (v === null) delete merged[k];
@@ -170,7 +173,7 @@ export function registerApps(server: ApiServer, d: Deps): void {
   });
 
   server.route('GET', '/v3/apps/:guid/env', 'user', async (ctx) => {
-    const app = await getApp(ctx.params.guid!);
+    const app = await getApp(ctx, 'write');
     const [process, uris, space] = await Promise.all([webProcess(d.store, app.guid), appUris(d.store, app.guid), d.store.spaces.get(app.space_guid)]);
     const org = space && (await d.store.organizations.get(space.organization_guid));
     return ok({
@@ -199,13 +202,13 @@ export function registerApps(server: ApiServer, d: Deps): void {
   });
 
   server.route('GET', '/v3/apps/:guid/relationships/current_droplet', 'user', async (ctx) => {
-    const app = await getApp(ctx.params.guid!);
+    const app = await getApp(ctx, 'read');
     return ok(currentDropletBody(app, ctx.baseUrl));
   });
 
   server.route('PATCH', '/v3/apps/:guid/relationships/current_droplet', 'user', async (ctx) => {
     const body = await readJson(ctx.req, currentDroplet);
-    const app = await getApp(ctx.params.guid!);
+    const app = await getApp(ctx, 'write');
     const droplet = await d.store.droplets.get(body.data.guid);
     if (!droplet || droplet.app_guid !== app.guid) throw errors.unprocessable('Unable to assign current droplet. Ensure the droplet exists and belongs to this app.');
     if (droplet.state !== 'STAGED') throw errors.unprocessable(`Unable to assign current droplet: the droplet is ${droplet.state}, not STAGED.`);
@@ -216,7 +219,7 @@ export function registerApps(server: ApiServer, d: Deps): void {
   });
 
   server.route('GET', '/v3/apps/:guid/droplets/current', 'user', async (ctx) => {
-    const app = await getApp(ctx.params.guid!);
+    const app = await getApp(ctx, 'read');
     const droplet = app.droplet_guid ? await d.store.droplets.get(app.droplet_guid) : undefined;
     if (!droplet) throw errors.notFound('Droplet');
     return ok(presentDroplet(droplet, ctx.baseUrl));

@@ -8,8 +8,10 @@ import { readJson } from '../http/body.ts';
 import { csv, listQuery } from '../http/query.ts';
 import type { ApiServer } from '../http/server.ts';
 import { presentBuild, presentDroplet } from '../presenters.ts';
-import { lifecycle, listOf, metadata, mustGet, newGuid, noContent, now, ok, userOf } from './common.ts';
+import { within } from '../access.ts';
+import { lifecycle, listOf, metadata, newGuid, noContent, now, ok, userOf } from './common.ts';
 import type { Deps } from './deps.ts';
+import { scope } from './scope.ts';
 import { streamBlob } from './packages.ts';
 
 const createBuild = z
@@ -23,30 +25,31 @@ const createBuild = z
   .strict();
 
 export function registerBuilds(server: ApiServer, d: Deps): void {
+  const s = scope(d.store);
   const buildQ = { guids: csv.optional(), states: csv.optional(), package_guids: csv.optional() };
   server.route('GET', '/v3/builds', 'user', (ctx) =>
     listOf(
       ctx,
       d.store.builds,
       listQuery({ ...buildQ, app_guids: csv.optional() }),
-      (q) => ({ guid: q.guids, app_guid: q.app_guids, package_guid: q.package_guids, state: q.states as BuildRecord['state'][] | undefined }),
+      async (q) => ({ guid: q.guids, app_guid: within(q.app_guids, await s.appWhere(ctx)), package_guid: q.package_guids, state: q.states as BuildRecord['state'][] | undefined }),
       (b) => presentBuild(b, ctx.baseUrl),
     ),
   );
   server.route('GET', '/v3/apps/:guid/builds', 'user', async (ctx) => {
-    await mustGet(d.store.apps, ctx.params.guid!, 'App');
+    await s.app(ctx, ctx.params.guid!, 'read');
     return listOf(ctx, d.store.builds, listQuery(buildQ), (q) => ({ app_guid: ctx.params.guid!, guid: q.guids, package_guid: q.package_guids, state: q.states as BuildRecord['state'][] | undefined }), (b) => presentBuild(b, ctx.baseUrl));
   });
-  server.route('GET', '/v3/builds/:guid', 'user', async (ctx) => ok(presentBuild(await mustGet(d.store.builds, ctx.params.guid!, 'Build'), ctx.baseUrl)));
+  server.route('GET', '/v3/builds/:guid', 'user', async (ctx) => ok(presentBuild(await s.ofApp(ctx, d.store.builds, ctx.params.guid!, 'Build', 'read'), ctx.baseUrl)));
 
   server.route('POST', '/v3/builds', 'user', async (ctx) => {
     const body = await readJson(ctx.req, createBuild);
     const user = userOf(ctx.principal);
+    const invalid = 'Unable to use package. Ensure that the package exists and you have access to it.';
     const pkg = await d.store.packages.get(body.package.guid);
-    if (!pkg) throw errors.unprocessable('Unable to use package. Ensure that the package exists and you have access to it.');
+    if (!pkg) throw errors.unprocessable(invalid);
+    const app = await s.appNamed(ctx, pkg.app_guid, invalid);
     if (pkg.state !== 'READY' || !pkg.sha256) throw errors.unprocessable(`Unable to stage package ${pkg.guid}: it is ${pkg.state}, not READY.`);
-    const app = await d.store.apps.get(pkg.app_guid);
-    if (!app) throw errors.unprocessable('The package belongs to no app.');
     const at = now();
     const buildpacks = body.lifecycle?.data.buildpacks ?? app.buildpacks;
     const stack = body.lifecycle?.data.stack ?? app.stack;
@@ -93,15 +96,15 @@ export function registerBuilds(server: ApiServer, d: Deps): void {
 
   const dropletQ = { guids: csv.optional(), states: csv.optional() };
   server.route('GET', '/v3/droplets', 'user', (ctx) =>
-    listOf(ctx, d.store.droplets, listQuery({ ...dropletQ, app_guids: csv.optional() }), (q) => ({ guid: q.guids, app_guid: q.app_guids, state: q.states as DropletRecord['state'][] | undefined }), (x) => presentDroplet(x, ctx.baseUrl)),
+    listOf(ctx, d.store.droplets, listQuery({ ...dropletQ, app_guids: csv.optional() }), async (q) => ({ guid: q.guids, app_guid: within(q.app_guids, await s.appWhere(ctx)), state: q.states as DropletRecord['state'][] | undefined }), (x) => presentDroplet(x, ctx.baseUrl)),
   );
   server.route('GET', '/v3/apps/:guid/droplets', 'user', async (ctx) => {
-    await mustGet(d.store.apps, ctx.params.guid!, 'App');
+    await s.app(ctx, ctx.params.guid!, 'read');
     return listOf(ctx, d.store.droplets, listQuery(dropletQ), (q) => ({ app_guid: ctx.params.guid!, guid: q.guids, state: q.states as DropletRecord['state'][] | undefined }), (x) => presentDroplet(x, ctx.baseUrl));
   });
-  server.route('GET', '/v3/droplets/:guid', 'user', async (ctx) => ok(presentDroplet(await mustGet(d.store.droplets, ctx.params.guid!, 'Droplet'), ctx.baseUrl)));
+  server.route('GET', '/v3/droplets/:guid', 'user', async (ctx) => ok(presentDroplet(await s.ofApp(ctx, d.store.droplets, ctx.params.guid!, 'Droplet', 'read'), ctx.baseUrl)));
   server.route('DELETE', '/v3/droplets/:guid', 'user', async (ctx) => {
-    const droplet = await mustGet(d.store.droplets, ctx.params.guid!, 'Droplet');
+    const droplet = await s.ofApp(ctx, d.store.droplets, ctx.params.guid!, 'Droplet', 'write');
     const app = await d.store.apps.get(droplet.app_guid);
     if (app?.droplet_guid === droplet.guid) throw errors.unprocessable('The current droplet of an app cannot be deleted.');
     if (droplet.state === 'STAGING') throw errors.unprocessable('A droplet still staging cannot be deleted.');
@@ -109,7 +112,7 @@ export function registerBuilds(server: ApiServer, d: Deps): void {
     return noContent;
   });
   server.route('GET', '/v3/droplets/:guid/download', 'user', async (ctx) => {
-    const droplet = await mustGet(d.store.droplets, ctx.params.guid!, 'Droplet');
+    const droplet = await s.ofApp(ctx, d.store.droplets, ctx.params.guid!, 'Droplet', 'write');
     if (droplet.state !== 'STAGED' || !droplet.sha256) throw errors.unprocessable('The droplet is not staged.');
     return streamBlob(ctx.res, d, 'droplets', droplet.sha256, 'application/gzip');
   });

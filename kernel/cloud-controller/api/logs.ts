@@ -5,21 +5,23 @@ import { z } from 'zod';
 import type { LogLine } from '../../bus/mod.ts';
 import { parseQuery } from '../http/query.ts';
 import type { ApiServer } from '../http/server.ts';
-import { mustGet, ok } from './common.ts';
+import { ok } from './common.ts';
 import type { Deps } from './deps.ts';
+import { scope } from './scope.ts';
 
 const KEEPALIVE_MS = 15_000;
 const count = z.string().regex(/^\d+$/, 'must be a non-negative integer').transform(Number);
 
 export function registerLogs(server: ApiServer, d: Deps): void {
+  const s = scope(d.store);
   server.route('GET', '/v3/apps/:guid/logs/recent', 'user', async (ctx) => {
-    const app = await mustGet(d.store.apps, ctx.params.guid!, 'App');
+    const app = await s.app(ctx, ctx.params.guid!, 'read');
     const q = parseQuery(ctx.query, z.object({ limit: count.optional() }).strict());
     return ok({ resources: d.logs.recent(app.guid, q.limit) });
   });
 
   server.route('GET', '/v3/apps/:guid/logs/stream', 'user', async (ctx) => {
-    const app = await mustGet(d.store.apps, ctx.params.guid!, 'App');
+    const app = await s.app(ctx, ctx.params.guid!, 'read');
     const q = parseQuery(ctx.query, z.object({ recent: count.optional() }).strict());
     const { req, res } = ctx;
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });

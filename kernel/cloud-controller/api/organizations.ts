@@ -1,7 +1,11 @@
 // /v3/organizations and /v3/spaces: the tenancy skeleton. Apps live in a space; a default
-// organization and space exist from the first start. Roles and quotas come next; until
-// then any user reads them and only admins create or delete them.
+// organization and space exist from the first start. Users see the orgs they hold a role in
+// (or in one of whose spaces they do) and the spaces they may read; admins create and delete
+// orgs, an org's managers create and delete its spaces. Deleting an org or a space that still
+// holds spaces, apps or routes is refused (422) as CF does; its roles go with it, in the same
+// transaction. Roles themselves are in roles.ts.
 import { z } from 'zod';
+import { managesOrg, seesOrg, visibleOrgList, within } from '../access.ts';
 import { DbError } from '../db/mod.ts';
 import { errors } from '../errors.ts';
 import { readJson } from '../http/body.ts';
@@ -10,16 +14,30 @@ import type { ApiServer } from '../http/server.ts';
 import { presentOrganization, presentSpace } from '../presenters.ts';
 import { listOf, mustGet, newGuid, noContent, now, ok, toOne } from './common.ts';
 import type { Deps } from './deps.ts';
+import { registerRoles } from './roles.ts';
+import { scope } from './scope.ts';
 
 const name = z.string().min(1).max(255);
 const createOrg = z.object({ name, metadata: z.unknown().optional() }).strict();
 const createSpace = z.object({ name, relationships: z.object({ organization: toOne }).strict(), metadata: z.unknown().optional() }).strict();
 
 export function registerOrganizations(server: ApiServer, d: Deps): void {
+  const s = scope(d.store);
+
   server.route('GET', '/v3/organizations', 'user', (ctx) =>
-    listOf(ctx, d.store.organizations, listQuery({ names: csv.optional(), guids: csv.optional() }, ['created_at', 'updated_at', 'name']), (q) => ({ name: q.names, guid: q.guids }), (o) => presentOrganization(o, ctx.baseUrl)),
+    listOf(
+      ctx,
+      d.store.organizations,
+      listQuery({ names: csv.optional(), guids: csv.optional() }, ['created_at', 'updated_at', 'name']),
+      async (q) => ({ name: q.names, guid: within(q.guids, visibleOrgList(await s.access(ctx))) }),
+      (o) => presentOrganization(o, ctx.baseUrl),
+    ),
   );
-  server.route('GET', '/v3/organizations/:guid', 'user', async (ctx) => ok(presentOrganization(await mustGet(d.store.organizations, ctx.params.guid!, 'Organization'), ctx.baseUrl)));
+  server.route('GET', '/v3/organizations/:guid', 'user', async (ctx) => {
+    const org = await mustGet(d.store.organizations, ctx.params.guid!, 'Organization');
+    if (!seesOrg(await s.access(ctx), org.guid)) throw errors.notFound('Organization');
+    return ok(presentOrganization(org, ctx.baseUrl));
+  });
   server.route('POST', '/v3/organizations', 'admin', async (ctx) => {
     const body = await readJson(ctx.req, createOrg);
     const at = now();
@@ -32,8 +50,11 @@ export function registerOrganizations(server: ApiServer, d: Deps): void {
   });
   server.route('DELETE', '/v3/organizations/:guid', 'admin', async (ctx) => {
     const org = await mustGet(d.store.organizations, ctx.params.guid!, 'Organization');
-    if ((await d.store.spaces.count({ organization_guid: org.guid })) > 0) throw errors.unprocessable('Delete the spaces of this organization first.');
-    await d.store.organizations.delete({ guid: org.guid });
+    await d.store.transaction(async (tx) => {
+      if ((await tx.spaces.count({ organization_guid: org.guid })) > 0) throw errors.unprocessable('Delete the spaces of this organization first.');
+      await tx.roles.delete({ organization_guid: org.guid });
+      await tx.organizations.delete({ guid: org.guid });
+    });
     return noContent;
   });
 
@@ -42,15 +63,17 @@ export function registerOrganizations(server: ApiServer, d: Deps): void {
       ctx,
       d.store.spaces,
       listQuery({ names: csv.optional(), guids: csv.optional(), organization_guids: csv.optional() }, ['created_at', 'updated_at', 'name']),
-      (q) => ({ name: q.names, guid: q.guids, organization_guid: q.organization_guids }),
-      (s) => presentSpace(s, ctx.baseUrl),
+      async (q) => ({ name: q.names, guid: within(q.guids, await s.spaceWhere(ctx)), organization_guid: q.organization_guids }),
+      (x) => presentSpace(x, ctx.baseUrl),
     ),
   );
-  server.route('GET', '/v3/spaces/:guid', 'user', async (ctx) => ok(presentSpace(await mustGet(d.store.spaces, ctx.params.guid!, 'Space'), ctx.baseUrl)));
-  server.route('POST', '/v3/spaces', 'admin', async (ctx) => {
+  server.route('GET', '/v3/spaces/:guid', 'user', async (ctx) => ok(presentSpace(await s.space(ctx, ctx.params.guid!, 'read'), ctx.baseUrl)));
+  server.route('POST', '/v3/spaces', 'user', async (ctx) => {
     const body = await readJson(ctx.req, createSpace);
     const orgGuid = body.relationships.organization.data.guid;
-    if (!(await d.store.organizations.get(orgGuid))) throw errors.unprocessable('Invalid organization. Ensure the organization exists.');
+    const access = await s.access(ctx);
+    if (!(await d.store.organizations.get(orgGuid)) || !seesOrg(access, orgGuid)) throw errors.unprocessable('Invalid organization. Ensure the organization exists and you have access to it.');
+    if (!managesOrg(access, orgGuid)) throw errors.notAuthorized();
     const at = now();
     try {
       return ok(presentSpace(await d.store.spaces.insert({ guid: newGuid(), name: body.name, organization_guid: orgGuid, created_at: at, updated_at: at }), ctx.baseUrl), 201);
@@ -59,13 +82,19 @@ export function registerOrganizations(server: ApiServer, d: Deps): void {
       throw err;
     }
   });
-  server.route('DELETE', '/v3/spaces/:guid', 'admin', async (ctx) => {
-    const space = await mustGet(d.store.spaces, ctx.params.guid!, 'Space');
+  server.route('DELETE', '/v3/spaces/:guid', 'user', async (ctx) => {
+    const space = await s.space(ctx, ctx.params.guid!, 'read');
+    if (!managesOrg(await s.access(ctx), space.organization_guid)) throw errors.notAuthorized();
     if (space.guid === d.defaultSpaceGuid) throw errors.unprocessable('The default space cannot be deleted.');
-    if ((await d.store.apps.count({ space_guid: space.guid })) > 0 || (await d.store.routes.count({ space_guid: space.guid })) > 0) {
-      throw errors.unprocessable('Delete the apps and routes of this space first.');
-    }
-    await d.store.spaces.delete({ guid: space.guid });
+    await d.store.transaction(async (tx) => {
+      if ((await tx.apps.count({ space_guid: space.guid })) > 0 || (await tx.routes.count({ space_guid: space.guid })) > 0) {
+        throw errors.unprocessable('Delete the apps and routes of this space first.');
+      }
+      await tx.roles.delete({ space_guid: space.guid });
+      await tx.spaces.delete({ guid: space.guid });
+    });
     return noContent;
   });
+
+  registerRoles(server, d);
 }

@@ -10,11 +10,13 @@ import type { PackageRecord } from '../db/mod.ts';
 import { ApiError, errors } from '../errors.ts';
 import { readJson, receiveUpload, validate } from '../http/body.ts';
 import { csv, listQuery } from '../http/query.ts';
-import type { ApiServer, Reply } from '../http/server.ts';
+import type { ApiServer, Reply, RequestContext } from '../http/server.ts';
 import { buildZip, ingestZip, mergeResources, PackageError, parseMode, type MatchedResource } from '../package-bits.ts';
 import { presentPackage } from '../presenters.ts';
-import { listOf, mustGet, newGuid, noContent, now, ok, toOne } from './common.ts';
+import { within } from '../access.ts';
+import { listOf, newGuid, noContent, now, ok, toOne } from './common.ts';
 import type { Deps } from './deps.ts';
+import { scope, type Mode } from './scope.ts';
 
 const sha1 = z.string().regex(/^[0-9a-fA-F]{40}$/, 'must be a sha1 (40 hex digits)').transform((s) => s.toLowerCase());
 const mode = z.union([z.string().regex(/^[0-7]{1,6}$/, 'must be an octal mode such as 0644'), z.number().int().min(0)]).optional();
@@ -33,34 +35,35 @@ const resourceMatch = z.object({ resources: z.array(resourceSchema).max(MAX_MATC
 const createPackage = z.object({ type: z.literal('bits'), relationships: z.object({ app: toOne }).strict(), metadata: z.unknown().optional() }).strict();
 
 export function registerPackages(server: ApiServer, d: Deps): void {
+  const s = scope(d.store);
+  const pkgFor = (ctx: RequestContext, mode: Mode) => s.ofApp(ctx, d.store.packages, ctx.params.guid!, 'Package', mode);
   const listQ = listQuery({ guids: csv.optional(), app_guids: csv.optional(), states: csv.optional(), types: csv.optional() });
   server.route('GET', '/v3/packages', 'user', (ctx) =>
-    listOf(ctx, d.store.packages, listQ, (q) => ({ guid: q.guids, app_guid: q.app_guids, state: q.states as PackageRecord['state'][] | undefined }), (p) => presentPackage(p, ctx.baseUrl)),
+    listOf(ctx, d.store.packages, listQ, async (q) => ({ guid: q.guids, app_guid: within(q.app_guids, await s.appWhere(ctx)), state: q.states as PackageRecord['state'][] | undefined }), (p) => presentPackage(p, ctx.baseUrl)),
   );
   server.route('GET', '/v3/apps/:guid/packages', 'user', async (ctx) => {
-    await mustGet(d.store.apps, ctx.params.guid!, 'App');
+    await s.app(ctx, ctx.params.guid!, 'read');
     return listOf(ctx, d.store.packages, listQuery({ states: csv.optional(), types: csv.optional() }), (q) => ({ app_guid: ctx.params.guid!, state: q.states as PackageRecord['state'][] | undefined }), (p) => presentPackage(p, ctx.baseUrl));
   });
 
   server.route('POST', '/v3/packages', 'user', async (ctx) => {
     const body = await readJson(ctx.req, createPackage);
-    const app = await d.store.apps.get(body.relationships.app.data.guid);
-    if (!app) throw errors.unprocessable('App is invalid. Ensure it exists and you have access to it.');
+    const app = await s.appNamed(ctx, body.relationships.app.data.guid, 'App is invalid. Ensure it exists and you have access to it.');
     const at = now();
     const pkg = await d.store.packages.insert({ guid: newGuid(), app_guid: app.guid, type: 'bits', state: 'AWAITING_UPLOAD', sha256: null, size: null, error: null, created_at: at, updated_at: at });
     return ok(presentPackage(pkg, ctx.baseUrl), 201);
   });
 
-  server.route('GET', '/v3/packages/:guid', 'user', async (ctx) => ok(presentPackage(await mustGet(d.store.packages, ctx.params.guid!, 'Package'), ctx.baseUrl)));
+  server.route('GET', '/v3/packages/:guid', 'user', async (ctx) => ok(presentPackage(await pkgFor(ctx, 'read'), ctx.baseUrl)));
 
   server.route('DELETE', '/v3/packages/:guid', 'user', async (ctx) => {
-    const pkg = await mustGet(d.store.packages, ctx.params.guid!, 'Package');
+    const pkg = await pkgFor(ctx, 'write');
     await d.store.packages.delete({ guid: pkg.guid });
     return noContent;
   });
 
   server.route('POST', '/v3/packages/:guid/upload', 'user', async (ctx) => {
-    const pkg = await mustGet(d.store.packages, ctx.params.guid!, 'Package');
+    const pkg = await pkgFor(ctx, 'write');
     // Claim the package: one upload at a time, and never over READY bits.
     const claimed = await d.store.packages.updateWhere({ guid: pkg.guid, state: ['AWAITING_UPLOAD', 'FAILED'] }, { state: 'PROCESSING_UPLOAD', error: null });
     if (claimed === 0) throw errors.unprocessable(`Package ${pkg.guid} is ${pkg.state}; bits can be uploaded only while it awaits them.`);
@@ -88,11 +91,12 @@ export function registerPackages(server: ApiServer, d: Deps): void {
   });
 
   server.route('GET', '/v3/packages/:guid/download', 'user', async (ctx) => {
-    const pkg = await mustGet(d.store.packages, ctx.params.guid!, 'Package');
+    const pkg = await pkgFor(ctx, 'write');
     if (pkg.state !== 'READY' || !pkg.sha256) throw errors.unprocessable('Package has no bits yet.');
     return streamBlob(ctx.res, d, 'packages', pkg.sha256, 'application/zip');
   });
 
+  // Not scoped to a space: it says only which files the blobstore holds, by sha1 and size.
   server.route('POST', '/v3/resource_match', 'user', async (ctx) => {
     const body = await readJson(ctx.req, resourceMatch, 16 * 1024 * 1024);
     const matched: ResourceDescription[] = [];

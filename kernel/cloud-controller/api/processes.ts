@@ -10,8 +10,10 @@ import { csv, listQuery } from '../http/query.ts';
 import type { ApiServer, RequestContext } from '../http/server.ts';
 import { presentProcess } from '../presenters.ts';
 import { instanceStats } from '../stats.ts';
+import { within } from '../access.ts';
 import { listOf, mustGet, ok } from './common.ts';
 import type { Deps } from './deps.ts';
+import { scope, type Mode } from './scope.ts';
 
 const MAX_INSTANCES = 1000;
 const HM_STATUS_TIMEOUT_MS = 300;
@@ -47,18 +49,19 @@ const updateBody = z
 
 export function registerProcesses(server: ApiServer, d: Deps): void {
   const present = (ctx: RequestContext) => (p: ProcessRecord) => presentProcess(p, ctx.baseUrl);
+  const s = scope(d.store);
 
   server.route('GET', '/v3/processes', 'user', (ctx) =>
-    listOf(ctx, d.store.processes, listQuery({ guids: csv.optional(), app_guids: csv.optional(), types: csv.optional() }), (q) => ({ guid: q.guids, app_guid: q.app_guids, type: q.types }), present(ctx)),
+    listOf(ctx, d.store.processes, listQuery({ guids: csv.optional(), app_guids: csv.optional(), types: csv.optional() }), async (q) => ({ guid: q.guids, app_guid: within(q.app_guids, await s.appWhere(ctx)), type: q.types }), present(ctx)),
   );
   server.route('GET', '/v3/apps/:guid/processes', 'user', async (ctx) => {
-    await mustGet(d.store.apps, ctx.params.guid!, 'App');
+    await s.app(ctx, ctx.params.guid!, 'read');
     return listOf(ctx, d.store.processes, listQuery({ types: csv.optional() }), (q) => ({ app_guid: ctx.params.guid!, type: q.types }), present(ctx));
   });
 
-  const byGuid = async (ctx: RequestContext) => mustGet(d.store.processes, ctx.params.guid!, 'Process');
-  const byType = async (ctx: RequestContext) => {
-    await mustGet(d.store.apps, ctx.params.guid!, 'App');
+  const byGuid = async (ctx: RequestContext, mode: Mode) => s.ofApp(ctx, d.store.processes, ctx.params.guid!, 'Process', mode);
+  const byType = async (ctx: RequestContext, mode: Mode) => {
+    await s.app(ctx, ctx.params.guid!, mode);
     const p = await d.store.processes.find({ app_guid: ctx.params.guid!, type: ctx.params.type! });
     if (!p) throw errors.notFound('Process');
     return p;
@@ -68,11 +71,11 @@ export function registerProcesses(server: ApiServer, d: Deps): void {
     ['/v3/processes/:guid', byGuid],
     ['/v3/apps/:guid/processes/:type', byType],
   ] as const) {
-    server.route('GET', prefix, 'user', async (ctx) => ok(presentProcess(await load(ctx), ctx.baseUrl)));
+    server.route('GET', prefix, 'user', async (ctx) => ok(presentProcess(await load(ctx, 'read'), ctx.baseUrl)));
 
     server.route('PATCH', prefix, 'user', async (ctx) => {
       const body = await readJson(ctx.req, updateBody);
-      const p = await load(ctx);
+      const p = await load(ctx, 'write');
       const hc = body.health_check;
       const updated = await d.store.processes.update(p.guid, {
         ...(body.command !== undefined ? { command: body.command } : {}),
@@ -89,13 +92,13 @@ export function registerProcesses(server: ApiServer, d: Deps): void {
 
     server.route('POST', `${prefix}/actions/scale`, 'user', async (ctx) => {
       const body = await readJson(ctx.req, scaleBody);
-      const p = await load(ctx);
+      const p = await load(ctx, 'write');
       const updated = await d.runner.scale(p.app_guid, body);
       return ok(presentProcess(updated, ctx.baseUrl), 202);
     });
 
     server.route('GET', `${prefix}/stats`, 'user', async (ctx) => {
-      const p = await load(ctx);
+      const p = await load(ctx, 'read');
       const app = await mustGet(d.store.apps, p.app_guid, 'App');
       const running = app.state === 'STARTED' && p.instances > 0;
       const [replies, hm] = running ? await Promise.all([findInstances(d, app.guid, app.version, p.instances), healthOf(d, app.guid, app.version)]) : [[], undefined];

@@ -6,8 +6,10 @@ import type { AppEventRecord } from '../db/mod.ts';
 import { csv, listQuery } from '../http/query.ts';
 import type { ApiServer } from '../http/server.ts';
 import { presentAuditEvent } from '../presenters.ts';
-import { listOf, mustGet, ok } from './common.ts';
+import { within } from '../access.ts';
+import { listOf, ok } from './common.ts';
 import type { Deps } from './deps.ts';
+import { scope } from './scope.ts';
 
 const VERSION = (() => {
   try {
@@ -17,7 +19,7 @@ const VERSION = (() => {
   }
 })();
 
-const V3_RESOURCES = ['apps', 'audit_events', 'builds', 'domains', 'droplets', 'organizations', 'packages', 'processes', 'resource_match', 'routes', 'spaces', 'users'];
+const V3_RESOURCES = ['apps', 'audit_events', 'builds', 'domains', 'droplets', 'organizations', 'packages', 'processes', 'resource_match', 'roles', 'routes', 'spaces', 'users'];
 
 export function registerRoot(server: ApiServer, d: Deps): void {
   server.route('GET', '/', 'none', async ({ baseUrl }) =>
@@ -54,18 +56,20 @@ export function registerRoot(server: ApiServer, d: Deps): void {
     }),
   );
 
-  // Events of apps (crashes reported on droplet.exited), CF's audit_events shape.
+  // Events of apps (crashes reported on droplet.exited), CF's audit_events shape; an event is
+  // readable where its app is.
+  const s = scope(d.store);
   server.route('GET', '/v3/audit_events', 'user', (ctx) =>
     listOf(
       ctx,
       d.store.appEvents,
       listQuery({ target_guids: csv.optional(), types: csv.optional() }),
-      (q) => ({ app_guid: q.target_guids, type: q.types }),
+      async (q) => ({ app_guid: within(q.target_guids, await s.appWhere(ctx)), type: q.types }),
       async (e: AppEventRecord) => presentAuditEvent(e, (await d.store.apps.get(e.app_guid))?.name ?? '', ctx.baseUrl),
     ),
   );
   server.route('GET', '/v3/audit_events/:guid', 'user', async (ctx) => {
-    const e = await mustGet(d.store.appEvents, ctx.params.guid!, 'Audit event');
+    const e = await s.ofApp(ctx, d.store.appEvents, ctx.params.guid!, 'Audit event', 'read');
     return ok(presentAuditEvent(e, (await d.store.apps.get(e.app_guid))?.name ?? '', ctx.baseUrl));
   });
 }

@@ -11,8 +11,10 @@ import type { ApiServer, RequestContext } from '../http/server.ts';
 import { WEB } from '../lookups.ts';
 import { presentDestination, presentDomain, presentRoute } from '../presenters.ts';
 import { invalidHost, invalidPath, isReserved, routeUri, uriTooLong } from '../route-names.ts';
+import { within } from '../access.ts';
 import { listOf, mustGet, newGuid, noContent, now, ok, toOne } from './common.ts';
 import type { Deps } from './deps.ts';
+import { scope } from './scope.ts';
 
 const domainName = z
   .string()
@@ -70,6 +72,7 @@ export function registerRoutes(server: ApiServer, d: Deps): void {
   });
 
   // ---- routes ----
+  const s = scope(d.store);
   const routeFilters = { hosts: csv.optional(), paths: csv.optional(), domain_guids: csv.optional(), space_guids: csv.optional(), guids: csv.optional() };
   const routeWhere = (q: { hosts?: string[]; paths?: string[]; domain_guids?: string[]; space_guids?: string[]; guids?: string[] }) => ({
     host: q.hosts,
@@ -84,7 +87,7 @@ export function registerRoutes(server: ApiServer, d: Deps): void {
       d.store.routes,
       listQuery({ ...routeFilters, app_guids: csv.optional() }, ['created_at', 'updated_at', 'host']),
       async (q) => {
-        const where = routeWhere(q);
+        const where = { ...routeWhere(q), space_guid: within(q.space_guids, await s.spaceWhere(ctx)) };
         if (!q.app_guids) return where;
         const mapped = [...new Set((await d.store.routeMappings.list({ app_guid: q.app_guids })).map((m) => m.route_guid))];
         return { ...where, guid: where.guid ? where.guid.filter((g) => mapped.includes(g)) : mapped };
@@ -93,18 +96,18 @@ export function registerRoutes(server: ApiServer, d: Deps): void {
     ),
   );
   server.route('GET', '/v3/apps/:guid/routes', 'user', async (ctx) => {
-    await mustGet(d.store.apps, ctx.params.guid!, 'App');
+    await s.app(ctx, ctx.params.guid!, 'read');
     const mapped = [...new Set((await d.store.routeMappings.list({ app_guid: ctx.params.guid! })).map((m) => m.route_guid))];
     return listOf(ctx, d.store.routes, listQuery(routeFilters, ['created_at', 'updated_at', 'host']), (q) => ({ ...routeWhere(q), guid: q.guids ? q.guids.filter((g) => mapped.includes(g)) : mapped }), (r) => presentRouteWithDetails(ctx, r));
   });
-  server.route('GET', '/v3/routes/:guid', 'user', async (ctx) => ok(await presentRouteWithDetails(ctx, await mustGet(d.store.routes, ctx.params.guid!, 'Route'))));
+  server.route('GET', '/v3/routes/:guid', 'user', async (ctx) => ok(await presentRouteWithDetails(ctx, await s.route(ctx, ctx.params.guid!, 'read'))));
 
   server.route('POST', '/v3/routes', 'user', async (ctx) => {
     const body = await readJson(ctx.req, createRoute);
     const domain = await d.store.domains.get(body.relationships.domain.data.guid);
     if (!domain) throw errors.unprocessable('Invalid domain. Ensure that the domain exists and you have access to it.');
     const spaceGuid = body.relationships.space?.data.guid ?? d.defaultSpaceGuid;
-    if (!(await d.store.spaces.get(spaceGuid))) throw errors.unprocessable('Invalid space. Ensure that the space exists and you have access to it.');
+    await s.spaceToCreateIn(ctx, spaceGuid);
     const problem = invalidHost(body.host) ?? invalidPath(body.path);
     if (problem) throw errors.unprocessable(problem);
     if (uriTooLong(body.host, domain.name)) throw errors.unprocessable('Host combined with domain name must be no more than 253 characters.');
@@ -126,7 +129,7 @@ export function registerRoutes(server: ApiServer, d: Deps): void {
   });
 
   server.route('DELETE', '/v3/routes/:guid', 'user', async (ctx) => {
-    const route = await mustGet(d.store.routes, ctx.params.guid!, 'Route');
+    const route = await s.route(ctx, ctx.params.guid!, 'write');
     const mappings = await d.store.routeMappings.list({ route_guid: route.guid });
     await d.store.transaction(async (tx) => {
       await tx.routeMappings.delete({ route_guid: route.guid });
@@ -138,17 +141,16 @@ export function registerRoutes(server: ApiServer, d: Deps): void {
 
   // ---- destinations ----
   server.route('GET', '/v3/routes/:guid/destinations', 'user', async (ctx) => {
-    const route = await mustGet(d.store.routes, ctx.params.guid!, 'Route');
+    const route = await s.route(ctx, ctx.params.guid!, 'read');
     return ok(await destinationsOf(ctx, route));
   });
 
   const mapApps = async (ctx: RequestContext, replace: boolean) => {
     const body = await readJson(ctx.req, destinationsBody);
-    const route = await mustGet(d.store.routes, ctx.params.guid!, 'Route');
+    const route = await s.route(ctx, ctx.params.guid!, 'write');
     const wanted: Array<{ app_guid: string; process_type: string }> = [];
     for (const [i, dest] of body.destinations.entries()) {
-      const app = await d.store.apps.get(dest.app.guid);
-      if (!app) throw errors.unprocessable(`destinations[${i}].app.guid: App not found`);
+      const app = await s.appNamed(ctx, dest.app.guid, `destinations[${i}].app.guid: App not found`);
       if (app.space_guid !== route.space_guid) throw errors.unprocessable(`destinations[${i}]: the app and the route must be in the same space`);
       const type = dest.app.process?.type ?? WEB;
       if (type !== WEB) throw errors.unprocessable(`destinations[${i}].app.process.type: only the web process can be routed to`);
@@ -171,7 +173,7 @@ export function registerRoutes(server: ApiServer, d: Deps): void {
   server.route('PATCH', '/v3/routes/:guid/destinations', 'user', (ctx) => mapApps(ctx, true));
 
   server.route('DELETE', '/v3/routes/:guid/destinations/:dest', 'user', async (ctx) => {
-    const route = await mustGet(d.store.routes, ctx.params.guid!, 'Route');
+    const route = await s.route(ctx, ctx.params.guid!, 'write');
     const mapping = await d.store.routeMappings.find({ guid: ctx.params.dest!, route_guid: route.guid });
     if (!mapping) throw errors.notFound('Destination');
     await d.store.routeMappings.delete({ guid: mapping.guid });

@@ -1,5 +1,7 @@
-// /v3/users: the admin creates, lists and deletes users; any user reads itself.
-// Unlike CF (where UAA owns passwords) the controller holds them, hashed with scrypt.
+// /v3/users: the admin creates, lists and deletes users; any user reads itself (the list stays
+// admin-only). Unlike CF (where UAA owns passwords) the controller holds them, hashed with
+// scrypt. A new user starts with no role, as in CF: it sees nothing until an admin or an org
+// manager gives it one (`ingot set-space-role`). A user's roles are deleted with it.
 import { z } from 'zod';
 import { hashPassword } from '../auth/passwords.ts';
 import { DbError } from '../db/mod.ts';
@@ -26,7 +28,8 @@ export function registerUsers(server: ApiServer, d: Deps): void {
     const body = await readJson(ctx.req, createUser);
     const at = now();
     try {
-      const user = await d.store.users.insert({ guid: newGuid(), username: body.username, password_hash: await hashPassword(body.password), admin: body.admin, created_at: at, updated_at: at });
+      const user = { guid: newGuid(), username: body.username, password_hash: await hashPassword(body.password), admin: body.admin, created_at: at, updated_at: at };
+      await d.store.users.insert(user);
       return ok(presentUser(user, ctx.baseUrl), 201);
     } catch (err) {
       if (err instanceof DbError && err.code === 'unique_violation') throw errors.uniqueness(`User '${body.username}' already exists.`);
@@ -56,7 +59,10 @@ export function registerUsers(server: ApiServer, d: Deps): void {
   server.route('DELETE', '/v3/users/:guid', 'admin', async (ctx) => {
     const user = await mustGet(d.store.users, ctx.params.guid!, 'User');
     if (user.username === d.config.admin.user) throw errors.unprocessable('The bootstrap admin user from the config cannot be deleted.');
-    await d.store.users.delete({ guid: user.guid });
+    await d.store.transaction(async (tx) => {
+      await tx.roles.delete({ user_guid: user.guid });
+      await tx.users.delete({ guid: user.guid });
+    });
     return noContent;
   });
 }

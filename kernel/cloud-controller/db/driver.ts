@@ -1,7 +1,7 @@
 // The one seam between the controller's state and a database engine. Everything above it
 // (store.ts) writes portable SQL with `?` placeholders, TEXT/INTEGER/BIGINT columns and
-// `LIMIT … OFFSET …`; a driver runs it. SQLite is the first driver; PostgreSQL (next issue)
-// is a second one that rewrites `?` to `$n` — nothing else changes.
+// `LIMIT … OFFSET …`; a driver runs it: sqlite.ts, and postgres.ts, which rewrites `?` to
+// `$n` — nothing else changes.
 
 export type SqlParam = string | number | bigint | null;
 

@@ -152,24 +152,70 @@ CREATE TABLE app_events (
 CREATE INDEX app_events_app ON app_events (app_guid);
 `,
   },
+  {
+    id: 2,
+    name: 'roles',
+    // A role is an org role (space_guid NULL) or a space role (organization_guid NULL); NULLs
+    // never collide in a UNIQUE, so each kind has its own partial unique index. Users that
+    // exist already could use every space before roles; they keep that as roles, which an
+    // admin narrows (space_developer in every space, organization_user in every org).
+    sql: `
+CREATE TABLE roles (
+  guid TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  user_guid TEXT NOT NULL REFERENCES users (guid),
+  organization_guid TEXT REFERENCES organizations (guid),
+  space_guid TEXT REFERENCES spaces (guid),
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX roles_org_role ON roles (type, user_guid, organization_guid) WHERE space_guid IS NULL;
+CREATE UNIQUE INDEX roles_space_role ON roles (type, user_guid, space_guid) WHERE space_guid IS NOT NULL;
+CREATE INDEX roles_user ON roles (user_guid);
+CREATE INDEX roles_space ON roles (space_guid);
+CREATE INDEX roles_org ON roles (organization_guid);
+INSERT INTO roles (guid, type, user_guid, organization_guid, space_guid, created_at, updated_at)
+  SELECT 'org-user-' || u.guid || '-' || o.guid, 'organization_user', u.guid, o.guid, NULL, u.created_at, u.created_at
+  FROM users u CROSS JOIN organizations o WHERE u.admin = 0;
+INSERT INTO roles (guid, type, user_guid, organization_guid, space_guid, created_at, updated_at)
+  SELECT 'space-dev-' || u.guid || '-' || s.guid, 'space_developer', u.guid, NULL, s.guid, u.created_at, u.created_at
+  FROM users u CROSS JOIN spaces s WHERE u.admin = 0;
+`,
+  },
 ];
 
-/** Applies the migrations not yet applied, each in its own transaction, in order. */
+/**
+ * Applies the migrations not yet applied, each in its own transaction, in order. Several
+ * controllers may start at once against one PostgreSQL database: each transaction first takes
+ * the migration lock and re-reads what is applied, so a migration is applied exactly once.
+ * (On SQLite, BEGIN IMMEDIATE already admits one writer at a time.)
+ */
 export async function migrate(db: SqlDriver, list: Migration[] = migrations): Promise<number[]> {
-  await db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
-  const done = new Set((await db.all<{ id: number }>('SELECT id FROM schema_migrations')).map((r) => Number(r.id)));
+  await locked(db, (tx) => tx.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)'));
   const applied: number[] = [];
   for (const m of [...list].sort((a, b) => a.id - b.id)) {
-    if (done.has(m.id)) continue;
     try {
-      await db.transaction(async (tx) => {
+      const done = await locked(db, async (tx) => {
+        if (await tx.get('SELECT id FROM schema_migrations WHERE id = ?', [m.id])) return false;
         await tx.exec(m.sql);
         await tx.run('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)', [m.id, m.name, new Date().toISOString()]);
+        return true;
       });
+      if (done) applied.push(m.id);
     } catch (err) {
       throw new DbError('migration_failed', `Applying migration ${m.id} (${m.name}): ${(err as Error).message}`, { cause: err });
     }
-    applied.push(m.id);
   }
   return applied;
+}
+
+/** Any 64-bit number the controller's database uses for nothing else: "ingot-cc" in ASCII. */
+const MIGRATION_LOCK = 0x696e676f742d6363n;
+
+/** A transaction holding the migration lock (released at its end) on PostgreSQL. */
+function locked<T>(db: SqlDriver, fn: (tx: SqlDriver) => Promise<T>): Promise<T> {
+  return db.transaction(async (tx) => {
+    if (tx.dialect === 'postgres') await tx.get('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK]);
+    return fn(tx);
+  });
 }

@@ -1,5 +1,6 @@
 // The controller's state as plain records, one per table row; field names are the columns'.
 // JSON columns and booleans appear here already decoded.
+import type { RoleType } from '../access.ts';
 
 export interface Timestamps {
   created_at: string;
@@ -22,6 +23,15 @@ export interface SpaceRecord extends Timestamps {
   guid: string;
   name: string;
   organization_guid: string;
+}
+
+/** A user's role in an org (space_guid null) or in a space (organization_guid null). */
+export interface RoleRecord extends Timestamps {
+  guid: string;
+  type: RoleType;
+  user_guid: string;
+  organization_guid: string | null;
+  space_guid: string | null;
 }
 
 export type AppState = 'STARTED' | 'STOPPED';

@@ -12,6 +12,7 @@ import type {
   OrganizationRecord,
   PackageRecord,
   ProcessRecord,
+  RoleRecord,
   RouteMappingRecord,
   RouteRecord,
   SpaceRecord,
@@ -44,6 +45,7 @@ export interface Store {
   users: Repo<UserRecord>;
   organizations: Repo<OrganizationRecord>;
   spaces: Repo<SpaceRecord>;
+  roles: Repo<RoleRecord>;
   apps: Repo<AppRecord>;
   processes: Repo<ProcessRecord>;
   packages: Repo<PackageRecord>;
@@ -71,6 +73,7 @@ const specs = {
   users: { table: 'users', columns: ['guid', 'username', 'password_hash', 'admin', 'created_at', 'updated_at'], bool: ['admin'] },
   organizations: { table: 'organizations', columns: ['guid', 'name', 'created_at', 'updated_at'] },
   spaces: { table: 'spaces', columns: ['guid', 'name', 'organization_guid', 'created_at', 'updated_at'] },
+  roles: { table: 'roles', columns: ['guid', 'type', 'user_guid', 'organization_guid', 'space_guid', 'created_at', 'updated_at'] },
   apps: {
     table: 'apps',
     columns: ['guid', 'name', 'space_guid', 'state', 'version', 'droplet_guid', 'environment_variables', 'buildpacks', 'stack', 'labels', 'annotations', 'created_at', 'updated_at'],
@@ -103,6 +106,7 @@ export function sqlStore(db: SqlDriver): Store {
     users: repo(specs.users),
     organizations: repo(specs.organizations),
     spaces: repo(specs.spaces),
+    roles: repo(specs.roles),
     apps: repo(specs.apps),
     processes: repo(specs.processes),
     packages: repo(specs.packages),

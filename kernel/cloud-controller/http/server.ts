@@ -45,6 +45,7 @@ interface Route {
 
 export class ApiServer {
   private readonly router = new PathRouter<Route>();
+  private readonly table: Array<{ method: string; pattern: string; auth: AuthMode }> = [];
   private server: Server | undefined;
   private inFlight = 0;
   private readonly streams = new Set<() => void>();
@@ -57,6 +58,12 @@ export class ApiServer {
 
   route(method: string, pattern: string, auth: AuthMode, handler: Handler): void {
     this.router.add(method, pattern, { auth, handler });
+    this.table.push({ method: method.toUpperCase(), pattern, auth });
+  }
+
+  /** Every route served, in the order registered: what a test enumerates to cover them all. */
+  routes(): Array<{ method: string; pattern: string; auth: AuthMode }> {
+    return this.table.map((r) => ({ ...r }));
   }
 
   get port(): number {
