@@ -4,7 +4,7 @@
 import { resolve } from 'node:path';
 import { defineComponent, ComponentError } from '../component/mod.ts';
 import { ContainerHost, IsolationUnavailableError } from './container/mod.ts';
-import { deaConfig } from './config.ts';
+import { deaConfig, uidRangeOf } from './config.ts';
 import { Dea } from './dea.ts';
 
 export default defineComponent({
@@ -25,7 +25,7 @@ export default defineComponent({
           deny: config.network.deny,
           allow: config.network.allow,
         },
-        uidRange: config.uid_range,
+        uidRange: uidRangeOf(config),
         cgroupParent: config.cgroup_parent,
       });
     } catch (err) {

@@ -32,7 +32,8 @@ export const deaConfig = componentConfig({
     })
     .strict()
     .default({}),
-  uid_range: z.object({ start: z.number().int().min(1000), count: z.number().int().positive() }).strict().default({ start: 20000, count: 1000 }),
+  /** The uids of its containers; by default 1000 of them from 20000 + 1000 × index, so DEAs sharing a kernel (VMs on one host) never share a uid. */
+  uid_range: z.object({ start: z.number().int().min(1000), count: z.number().int().positive() }).strict().optional(),
   cgroup_parent: z.string().default('ingot'),
   heartbeat_interval_s: z.number().positive().default(10),
   advertise_interval_s: z.number().positive().default(5),
@@ -83,3 +84,8 @@ export const deaConfig = componentConfig({
 });
 
 export type DeaConfig = z.output<typeof deaConfig>;
+
+/** The DEA's container uids: the config's range, else 1000 from 20000 + 1000 × index. */
+export function uidRangeOf(cfg: Pick<DeaConfig, 'uid_range' | 'index'>): { start: number; count: number } {
+  return cfg.uid_range ?? { start: 20_000 + 1000 * cfg.index, count: 1000 };
+}

@@ -22,7 +22,7 @@ import {
 } from '../bus/mod.ts';
 import type { Logger } from '../component/mod.ts';
 import type { Container, ContainerHost, ExitInfo } from './container/mod.ts';
-import type { DeaConfig } from './config.ts';
+import { uidRangeOf, type DeaConfig } from './config.ts';
 import { DropletCache } from './droplet-cache.ts';
 import { instanceEnvironment } from './environment.ts';
 import { waitUntilHealthy } from './health-check.ts';
@@ -377,7 +377,7 @@ export class Dea {
       sandbox:
         this.cfg.isolation === 'namespaces'
           ? containerSandboxFactory(this.containers, { pids: st.pids_limit })
-          : ProcessSandbox.factory(process.geteuid?.() === 0 ? { uid: this.cfg.uid_range.start - 1 } : {}),
+          : ProcessSandbox.factory(process.geteuid?.() === 0 ? { uid: uidRangeOf(this.cfg).start - 1 } : {}),
       timeoutMs: st.timeout_s * 1000,
       memoryMb: st.memory_mb,
       diskMb: st.disk_mb,

@@ -30,11 +30,11 @@ export function writeConfig(label: string, config: unknown): string {
 }
 
 /** Runs the CLI with args and collects its output (for commands that exit). */
-export function runCli(args: string[], opts: { cli?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(args: string[], opts: { cli?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const cli = opts.cli ?? INGOT_BIN;
   const argv = cli.endsWith('.ts') ? ['--import', 'tsx', cli, ...args] : [cli, ...args];
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 20_000 });
+    const proc = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 20_000, ...(opts.env ? { env: opts.env } : {}) });
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -55,8 +55,8 @@ export interface Platform {
   apiUrl: string;
   /** INGOT_HOME of every CLI run. */
   home: string;
-  /** Runs the CLI to its end. */
-  cli(args: string[], timeoutMs?: number): Promise<CliResult>;
+  /** Runs the CLI to its end; `home` is another user's INGOT_HOME (its own target and tokens). */
+  cli(args: string[], timeoutMs?: number, o?: { home?: string }): Promise<CliResult>;
   /** Starts the CLI for a command that does not end by itself (`logs NAME`). */
   spawnCli(args: string[]): RunningCli;
   /** GET through the router with the app's host. */
@@ -219,9 +219,9 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       appsDomain,
       apiUrl,
       home,
-      async cli(args, timeoutMs = 60_000) {
+      async cli(args, timeoutMs = 60_000, o = {}) {
         const started = Date.now();
-        const r = await runCli(args, { timeoutMs });
+        const r = await runCli(args, { timeoutMs, ...(o.home ? { env: { ...env, INGOT_HOME: o.home } } : {}) });
         return { ...r, ms: Date.now() - started };
       },
       spawnCli(args) {
