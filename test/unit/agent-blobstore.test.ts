@@ -1,0 +1,58 @@
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BlobstoreClient } from '../../orchestrator/agent/blobstore.ts';
+
+/** A blobstore that sends the blob 16 bytes at a time, or its first `stallAfter` bytes and nothing more. */
+async function server(body: Buffer, o: { stallAfter?: number; dripMs?: number }): Promise<{ url: string; close(): Promise<void> }> {
+  const s: Server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': String(body.length) });
+    if (o.stallAfter !== undefined) {
+      res.write(body.subarray(0, o.stallAfter));
+      return; // and never another byte
+    }
+    let at = 0;
+    const drip = setInterval(() => {
+      if (at >= body.length) {
+        clearInterval(drip);
+        res.end();
+        return;
+      }
+      res.write(body.subarray(at, at + 16));
+      at += 16;
+    }, o.dripMs ?? 1);
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); }),
+  };
+}
+
+const blob = Buffer.from('x'.repeat(160));
+const sha = createHash('sha256').update(blob).digest('hex');
+
+test('a blob that stops arriving is given up after the stall timeout, naming it', async (t) => {
+  const s = await server(blob, { stallAfter: 10 });
+  try {
+    const started = Date.now();
+    const err = await t.throwsAsync(new BlobstoreClient(s.url, 200).fetchVerified('b1', sha));
+    t.regex(err!.message, /fetching blob b1 from .*: no data for 0\.2 s/);
+    t.true(Date.now() - started < 5000);
+  } finally {
+    await s.close();
+  }
+});
+
+test('a slow blob that keeps moving arrives whole, longer than the stall timeout', async (t) => {
+  // 10 drips of 16 bytes, 60 ms apart: over half a second, each gap under the 200 ms stall.
+  const s = await server(blob, { dripMs: 60 });
+  try {
+    const started = Date.now();
+    t.deepEqual(await new BlobstoreClient(s.url, 200).fetchVerified('b2', sha), blob);
+    t.true(Date.now() - started >= 200);
+  } finally {
+    await s.close();
+  }
+});
