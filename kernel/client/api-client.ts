@@ -252,6 +252,31 @@ export class CloudControllerClient {
   crashEvents(appGuid: string): Promise<t.AuditEvent[]> {
     return this.call('GET', '/v3/audit_events', t.list(t.auditEvent), { query: { target_guids: appGuid, types: 'audit.app.process.crash', order_by: '-created_at', per_page: 20 } }).then((p) => p.resources);
   }
+  /** The newest `limit` events of a resource, newest first. */
+  events(targetGuid: string, limit = 50): Promise<t.AuditEvent[]> {
+    return this.call('GET', '/v3/audit_events', t.list(t.auditEvent), { query: { target_guids: targetGuid, order_by: '-created_at', per_page: limit } }).then((p) => p.resources);
+  }
+
+  // ---- quotas -----------------------------------------------------------------------------
+
+  organizationQuotas(names?: string[]): Promise<t.OrganizationQuota[]> {
+    return this.listAll('/v3/organization_quotas', t.organizationQuota, { names: names?.join(','), order_by: 'name' });
+  }
+  createOrganizationQuota(name: string, limits: t.QuotaLimits): Promise<t.OrganizationQuota> {
+    return this.call('POST', '/v3/organization_quotas', t.organizationQuota, { body: { name, ...quotaBody(limits) } });
+  }
+  applyOrganizationQuota(quotaGuid: string, orgGuid: string): Promise<void> {
+    return this.call('POST', `/v3/organization_quotas/${quotaGuid}/relationships/organizations`, null, { body: { data: [{ guid: orgGuid }] } });
+  }
+  spaceQuotas(orgGuid: string, names?: string[]): Promise<t.SpaceQuota[]> {
+    return this.listAll('/v3/space_quotas', t.spaceQuota, { organization_guids: orgGuid, names: names?.join(','), order_by: 'name' });
+  }
+  createSpaceQuota(name: string, orgGuid: string, limits: t.QuotaLimits): Promise<t.SpaceQuota> {
+    return this.call('POST', '/v3/space_quotas', t.spaceQuota, { body: { name, ...quotaBody(limits), relationships: { organization: { data: { guid: orgGuid } } } } });
+  }
+  applySpaceQuota(quotaGuid: string, spaceGuid: string): Promise<void> {
+    return this.call('POST', `/v3/space_quotas/${quotaGuid}/relationships/spaces`, null, { body: { data: [{ guid: spaceGuid }] } });
+  }
 
   // ---- processes --------------------------------------------------------------------------
 
@@ -451,4 +476,13 @@ export function multipart(fields: Record<string, string>, file?: { field: string
   }
   parts.push(Buffer.from(`--${boundary}--\r\n`));
   return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
+/** CF's quota body: limits grouped by what they limit; absent ones stay unlimited. */
+function quotaBody(l: t.QuotaLimits) {
+  return {
+    apps: { total_memory_in_mb: l.total_memory_in_mb ?? null, total_instances: l.total_instances ?? null },
+    routes: { total_routes: l.total_routes ?? null },
+    services: { total_service_instances: l.total_service_instances ?? null },
+  };
 }

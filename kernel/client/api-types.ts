@@ -156,17 +156,41 @@ export const logLine = z
 export type LogLine = z.infer<typeof logLine>;
 export const recentLogs = z.object({ resources: z.array(logLine) }).passthrough();
 
+const auditParty = z.object({ guid: z.string(), type: z.string(), name: z.string() }).passthrough();
 export const auditEvent = z
   .object({
     guid: z.string(),
     type: z.string(),
     created_at: z.string(),
+    actor: auditParty.optional(),
+    target: auditParty.optional(),
     data: z
       .object({ index: z.number().optional(), version: z.string().optional(), reason: z.string().optional(), exit_status: z.number().nullable().optional(), exit_description: z.string().nullable().optional() })
       .passthrough(),
   })
   .passthrough();
 export type AuditEvent = z.infer<typeof auditEvent>;
+
+const limit = z.number().nullable().optional();
+const quotaFields = {
+  guid: z.string(),
+  name: z.string(),
+  apps: z.object({ total_memory_in_mb: limit, total_instances: limit }).passthrough(),
+  routes: z.object({ total_routes: limit }).passthrough(),
+  services: z.object({ total_service_instances: limit }).passthrough(),
+};
+const toMany = z.object({ data: z.array(z.object({ guid: z.string() }).passthrough()) }).passthrough();
+export const organizationQuota = z.object({ ...quotaFields, relationships: z.object({ organizations: toMany }).passthrough() }).passthrough();
+export type OrganizationQuota = z.infer<typeof organizationQuota>;
+export const spaceQuota = z.object({ ...quotaFields, relationships: z.object({ organization: rel, spaces: toMany }).passthrough() }).passthrough();
+export type SpaceQuota = z.infer<typeof spaceQuota>;
+/** The limits a quota is created with; undefined leaves one unlimited. */
+export interface QuotaLimits {
+  total_memory_in_mb?: number;
+  total_instances?: number;
+  total_routes?: number;
+  total_service_instances?: number;
+}
 
 export const resourceMatch = z.object({
   resources: z.array(z.object({ checksum: z.object({ value: z.string() }).passthrough(), size_in_bytes: z.number(), path: z.string().optional(), mode: z.string().optional() }).passthrough()),

@@ -4,9 +4,11 @@ import type { Argv } from 'yargs';
 import { appCommands } from './commands/apps.ts';
 import { authCommands } from './commands/auth.ts';
 import { envCommands } from './commands/env.ts';
+import { eventCommands } from './commands/events.ts';
 import { logCommands } from './commands/logs.ts';
 import { orgCommands } from './commands/orgs.ts';
 import { pushCommands } from './commands/push.ts';
+import { quotaCommands } from './commands/quotas.ts';
 import { routeCommands } from './commands/routes.ts';
 
 export { CloudControllerClient, type Tokens } from './api-client.ts';
@@ -15,5 +17,5 @@ export { ConfigStore, ingotHome } from './config-store.ts';
 
 /** Adds every app command to the CLI. */
 export function registerAppCommands(y: Argv): Argv {
-  return [authCommands, orgCommands, pushCommands, appCommands, logCommands, envCommands, routeCommands].reduce((acc, add) => add(acc), y);
+  return [authCommands, orgCommands, quotaCommands, pushCommands, appCommands, logCommands, envCommands, eventCommands, routeCommands].reduce((acc, add) => add(acc), y);
 }

@@ -16,6 +16,8 @@ import { decideStart, decideStop, type DesiredApp } from './hm-requests.ts';
 import { KeyedLock } from './locks.ts';
 import { appUris, loadRunnable, webProcess } from './lookups.ts';
 import type { Placer, Runnable } from './placement.ts';
+import { quotaGuard, type QuotaGuard } from './quota-guard.ts';
+import { contribution, delta, NO_USAGE } from './quotas.ts';
 import { planProcessChange, rollingOrder } from './scaling.ts';
 
 export type RestartStrategy = 'recreate' | 'rolling';
@@ -42,8 +44,11 @@ export class AppRunner {
   private readonly placing = new Set<string>();
   private readonly background = new Set<Promise<unknown>>();
   readonly counts = { placed: 0, unplaced: 0, hm_agreed: 0, hm_refused: 0, rollouts: 0 };
+  private readonly quotas: QuotaGuard;
 
-  constructor(private readonly d: RunnerDeps) {}
+  constructor(private readonly d: RunnerDeps) {
+    this.quotas = quotaGuard(d.store);
+  }
 
   isRolling(appGuid: string): boolean {
     return this.rollouts.has(appGuid);
@@ -51,14 +56,19 @@ export class AppRunner {
 
   // ---- desired-state changes ------------------------------------------------------------
 
-  /** STOPPED → STARTED: a new version, and every index placed. Starting a started app is a no-op. */
+  /**
+   * STOPPED → STARTED: a new version, and every index placed. Starting a started app is a
+   * no-op; a start past the space's or org's quota is refused and the app stays STOPPED.
+   */
   async start(appGuid: string): Promise<AppRecord> {
     return this.lock.run(appGuid, async () => {
       const app = await this.mustGetApp(appGuid);
       if (app.state === 'STARTED') return app;
       const runnable = await loadRunnable(this.d.store, app);
       if (!runnable) throw errors.noDroplet();
-      const started = (await this.d.store.apps.update(app.guid, { state: 'STARTED', version: randomUUID() }))!;
+      const started = await this.quotas.guard(app.space_guid, contribution({ ...runnable.process, started: true }), async () =>
+        (await this.d.store.apps.update(app.guid, { state: 'STARTED', version: randomUUID() }))!,
+      );
       this.changed(started.guid);
       this.apiLog(started.guid, `Starting app ${started.name} with ${runnable.process.instances} instance(s)`);
       this.placeAll({ ...runnable, app: started }, rollingOrder(runnable.process.instances));
@@ -97,8 +107,12 @@ export class AppRunner {
         this.changed(app.guid);
         return next;
       }
-      if (app.state === 'STARTED') this.d.bus.publish(subjects.deaStop, { app_id: app.guid });
-      const next = (await this.d.store.apps.update(app.guid, { state: 'STARTED', version: randomUUID() }))!;
+      // A stopped app restarted starts: its instances count toward the quotas from now.
+      const adds = app.state === 'STARTED' ? NO_USAGE : contribution({ ...runnable.process, started: true });
+      const next = await this.quotas.guard(app.space_guid, adds, async () => {
+        if (app.state === 'STARTED') this.d.bus.publish(subjects.deaStop, { app_id: app.guid });
+        return (await this.d.store.apps.update(app.guid, { state: 'STARTED', version: randomUUID() }))!;
+      });
       this.changed(app.guid);
       this.apiLog(app.guid, `Restarting app ${app.name}`);
       this.placeAll({ ...runnable, app: next }, rollingOrder(runnable.process.instances));
@@ -115,7 +129,9 @@ export class AppRunner {
       const after = { ...before, ...definedOnly(change) };
       const plan = planProcessChange(app.state === 'STARTED', before, after);
       if (plan.kind !== 'none' && this.rollouts.has(appGuid)) throw errors.conflict('A rolling restart of this app is in progress; scale when it ends');
-      const updated = (await this.d.store.processes.update(before.guid, definedOnly(change)))!;
+      const started = app.state === 'STARTED';
+      const adds = delta(contribution({ ...before, started }), contribution({ ...after, started }));
+      const updated = await this.quotas.guard(app.space_guid, adds, async () => (await this.d.store.processes.update(before.guid, definedOnly(change)))!);
       if (before.instances !== updated.instances) this.changed(appGuid);
       if (plan.kind === 'none') return updated;
       this.apiLog(appGuid, `Scaling app ${app.name}: ${before.instances}→${updated.instances} instances, ${updated.memory_in_mb} MB, ${updated.disk_in_mb} MB disk`);

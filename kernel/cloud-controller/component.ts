@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { ComponentError, counter, defineComponent, gauge } from '../component/mod.ts';
 import { subjects } from '../bus/mod.ts';
 import { registerApps } from './api/apps.ts';
+import { registerAuditEvents } from './api/audit-events.ts';
 import { authenticator, registerAuth } from './api/auth.ts';
 import { registerBuilds } from './api/builds.ts';
 import { registerBulk } from './api/bulk.ts';
@@ -18,6 +19,7 @@ import { registerLogs } from './api/logs.ts';
 import { registerOrganizations } from './api/organizations.ts';
 import { registerPackages } from './api/packages.ts';
 import { registerProcesses } from './api/processes.ts';
+import { registerQuotas } from './api/quotas.ts';
 import { registerRoot } from './api/root.ts';
 import { registerRoutes } from './api/routes.ts';
 import { registerUsers } from './api/users.ts';
@@ -67,7 +69,7 @@ export default defineComponent({
     if (failed > 0) log.warn({ builds: failed }, 'builds interrupted by a restart marked FAILED');
 
     deps = { config, store, blobs, bus, log, tokens, signer, runner, stager, logs, domains: boot.domains, defaultSpaceGuid: boot.defaultSpaceGuid };
-    for (const register of [registerRoot, registerAuth, registerUsers, registerOrganizations, registerApps, registerPackages, registerBuilds, registerProcesses, registerRoutes, registerLogs, registerBulk, registerInternal]) {
+    for (const register of [registerRoot, registerAuth, registerUsers, registerOrganizations, registerApps, registerPackages, registerBuilds, registerProcesses, registerRoutes, registerQuotas, registerAuditEvents, registerLogs, registerBulk, registerInternal]) {
       register(server, deps);
     }
 

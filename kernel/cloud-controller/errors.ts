@@ -47,6 +47,8 @@ export const errors = {
   uniqueness: (detail: string) => new ApiError(422, 10016, 'CF-UniquenessError', detail),
   routeHostTaken: (detail: string) => new ApiError(422, 210003, 'CF-RouteHostTaken', detail),
   packageInvalid: (detail: string) => new ApiError(422, 150001, 'CF-AppPackageInvalid', `The app package is invalid: ${detail}`),
+  /** A quota refused a change (quotas.ts): CF's error name ends the detail. */
+  quotaExceeded: (r: { cfName: string; message: string }) => new ApiError(422, 10008, 'CF-UnprocessableEntity', `${r.message} (${r.cfName})`),
   noDroplet: () => new ApiError(422, 10008, 'CF-UnprocessableEntity', 'Assign a droplet before starting this app.'),
   serviceUnavailable: (detail: string) => new ApiError(503, 10015, 'CF-ServiceUnavailable', detail),
 };

@@ -1,17 +1,19 @@
 // Records as the v3 API shows them: Cloud Foundry's resource shapes, links absolute to the
 // URL the client reached the API at. Pure.
 import type {
-  AppEventRecord,
   AppRecord,
+  AuditEventRecord,
   BuildRecord,
   DomainRecord,
   DropletRecord,
+  OrganizationQuotaRecord,
   OrganizationRecord,
   PackageRecord,
   ProcessRecord,
   RoleRecord,
   RouteMappingRecord,
   RouteRecord,
+  SpaceQuotaRecord,
   SpaceRecord,
   UserRecord,
 } from './db/mod.ts';
@@ -46,7 +48,7 @@ export function presentOrganization(o: OrganizationRecord, base: string) {
     suspended: false,
     created_at: time(o.created_at),
     updated_at: time(o.updated_at),
-    relationships: { quota: rel(null) },
+    relationships: { quota: rel(o.quota_guid ?? null) },
     metadata: meta(),
     links: { self: href(base, `/v3/organizations/${o.guid}`), spaces: href(base, `/v3/spaces?organization_guids=${o.guid}`) },
   };
@@ -58,7 +60,7 @@ export function presentSpace(s: SpaceRecord, base: string) {
     name: s.name,
     created_at: time(s.created_at),
     updated_at: time(s.updated_at),
-    relationships: { organization: rel(s.organization_guid), quota: rel(null) },
+    relationships: { organization: rel(s.organization_guid), quota: rel(s.quota_guid ?? null) },
     metadata: meta(),
     links: { self: href(base, `/v3/spaces/${s.guid}`), organization: href(base, `/v3/organizations/${s.organization_guid}`) },
   };
@@ -250,17 +252,47 @@ export function presentRoute(r: RouteRecord, domain: DomainRecord | undefined, m
   };
 }
 
-export function presentAuditEvent(e: AppEventRecord, appName: string, base: string) {
+/** CF's audit_event: `space` and `organization` are `{guid}` or null. */
+export function presentAuditEvent(e: AuditEventRecord, base: string) {
   return {
     guid: e.guid,
-    type: e.type,
-    actor: { guid: e.actor, type: 'system', name: e.actor },
-    target: { guid: e.app_guid, type: 'app', name: appName },
-    data: e.data,
-    space: null,
-    organization: null,
     created_at: time(e.created_at),
     updated_at: time(e.updated_at),
+    type: e.type,
+    actor: { guid: e.actor_guid, type: e.actor_type, name: e.actor_name },
+    target: { guid: e.target_guid, type: e.target_type, name: e.target_name },
+    data: e.data,
+    space: e.space_guid ? { guid: e.space_guid } : null,
+    organization: e.organization_guid ? { guid: e.organization_guid } : null,
     links: { self: href(base, `/v3/audit_events/${e.guid}`) },
+  };
+}
+
+/** What both kinds of quota show: name, times and the limits, grouped as CF groups them. */
+const quotaFields = (q: OrganizationQuotaRecord) => ({
+  guid: q.guid,
+  created_at: time(q.created_at),
+  updated_at: time(q.updated_at),
+  name: q.name,
+  apps: { total_memory_in_mb: q.total_memory_in_mb, total_instances: q.total_instances },
+  services: { total_service_instances: q.total_service_instances },
+  routes: { total_routes: q.total_routes },
+});
+
+/** CF's organization_quota, with the limits Ingot has (null: unlimited) and the visible orgs it applies to. */
+export function presentOrganizationQuota(q: OrganizationQuotaRecord, orgGuids: string[], base: string) {
+  return {
+    ...quotaFields(q),
+    relationships: { organizations: { data: orgGuids.map((guid) => ({ guid })) } },
+    links: { self: href(base, `/v3/organization_quotas/${q.guid}`) },
+  };
+}
+
+/** CF's space_quota: its org, and the visible spaces it applies to. */
+export function presentSpaceQuota(q: SpaceQuotaRecord, spaceGuids: string[], base: string) {
+  return {
+    ...quotaFields(q),
+    relationships: { organization: rel(q.organization_guid), spaces: { data: spaceGuids.map((guid) => ({ guid })) } },
+    links: { self: href(base, `/v3/space_quotas/${q.guid}`), organization: href(base, `/v3/organizations/${q.organization_guid}`) },
   };
 }

@@ -450,4 +450,22 @@ export function registerCcApiSuite(test: TestFn<CcApiContext>, options: CcApiSui
     t.is((await cc.admin.post('/v3/spaces', { name: 'dev', relationships: { organization: { data: { guid: org.body.guid } } } })).status, 422);
     t.is((await cc.admin.del(`/v3/spaces/${space.body.guid}`)).status, 422, 'a space with apps stays');
   });
+
+  test('quotas and audit events on this database: a route past a space quota is 422; an org manager sees its org-level events', async (t) => {
+    const { cc, appsDomain } = t.context;
+    const org = (await cc.admin.post('/v3/organizations', { name: 'quota-db' })).body;
+    const space = (await cc.admin.post('/v3/spaces', { name: 'q', relationships: { organization: { data: { guid: org.guid } } } })).body;
+    const quota = await cc.admin.post('/v3/space_quotas', { name: 'no-routes', routes: { total_routes: 0 }, relationships: { organization: { data: { guid: org.guid } }, spaces: { data: [{ guid: space.guid }] } } });
+    t.is(quota.status, 201);
+    const route = await cc.admin.post('/v3/routes', { host: 'quota-db', relationships: { domain: { data: { guid: appsDomain } }, space: { data: { guid: space.guid } } } });
+    t.is(route.status, 422);
+    t.regex(errorOf(route.body)!.detail, /route quota exceeded: space quota 'no-routes' allows 0 routes/);
+
+    const user = (await cc.admin.post('/v3/users', { username: 'quota-db-mgr', password: 'quota-db-password' })).body;
+    t.is((await cc.admin.post('/v3/roles', { type: 'organization_manager', relationships: { user: { data: { guid: user.guid } }, organization: { data: { guid: org.guid } } } })).status, 201);
+    const mgr = cc.anonymous.withToken(await cc.anonymous.login('quota-db-mgr', 'quota-db-password'));
+    const seen = (await mgr.get('/v3/audit_events?per_page=5000')).body.resources as Array<{ type: string; organization: { guid: string } | null }>;
+    t.deepEqual([...new Set(seen.map((e) => e.type))].sort(), ['audit.organization.create', 'audit.role.create', 'audit.space.create']);
+    t.true(seen.every((e) => e.organization?.guid === org.guid), 'only its org');
+  });
 }

@@ -14,6 +14,7 @@ import { ApiServer, type AuthMode } from '../../kernel/cloud-controller/http/ser
 import { APPS_DOMAIN, ApiClient, multipart, startController, zipOf, type Controller } from '../helpers/cc-controller.ts';
 import { Journal, TestStager, testBus } from '../helpers/cc-peers.ts';
 import { eventually } from '../helpers/component-process.ts';
+import { must } from '../helpers/cc-tenants.ts';
 import { NatsServer } from '../helpers/nats-server.ts';
 
 interface Ids {
@@ -30,6 +31,8 @@ interface Ids {
   role: string;
   alice: string;
   domain: string;
+  orgQuota: string;
+  spaceQuota: string;
 }
 
 interface Ctx {
@@ -49,12 +52,6 @@ interface Ctx {
 const test = anyTest as TestFn<Ctx>;
 
 const errorOf = (body: any) => body?.errors?.[0] as { title: string; detail: string } | undefined;
-
-async function must(res: Promise<{ status: number; body: any }>, status: number, what: string): Promise<any> {
-  const r = await res;
-  if (r.status !== status) throw new Error(`${what}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
 
 test.before(async (t) => {
   const nats = await NatsServer.start();
@@ -107,6 +104,13 @@ test.before(async (t) => {
   const dests = await must(alice.post(`/v3/routes/${route.guid}/destinations`, { destinations: [{ app: { guid: app.guid } }] }), 200, 'destination');
   bus.publish(subjects.dropletExited, { app_id: app.guid, version: app.guid, instance_id: 'i-1', index: 0, reason: 'CRASHED', exit_status: 1 });
   const event = await eventually(async () => (await alice.get(`/v3/audit_events?target_guids=${app.guid}`)).body.resources[0], 5000, 'the crash event');
+  // Quotas on alice's org and space, unlimited: they are there to be seen, not to bite.
+  const orgQuota = await must(admin.post('/v3/organization_quotas', { name: 'a-quota', relationships: { organizations: { data: [{ guid: org.guid }] } } }), 201, 'org quota');
+  const spaceQuota = await must(
+    admin.post('/v3/space_quotas', { name: 'a1-quota', relationships: { organization: { data: { guid: org.guid } }, spaces: { data: [{ guid: space.guid }] } } }),
+    201,
+    'space quota',
+  );
 
   t.context = {
     nats,
@@ -133,6 +137,8 @@ test.before(async (t) => {
       role: aliceRole.guid,
       alice: guids.alice!,
       domain,
+      orgQuota: orgQuota.guid,
+      spaceQuota: spaceQuota.guid,
     },
   };
 });
@@ -267,7 +273,25 @@ const CASES: Record<string, Case> = {
   'POST /v3/routes/:guid/destinations': { path: (i) => `/v3/routes/${i.route}/destinations`, body: (c: Ctx) => ({ destinations: [{ app: { guid: c.ids.app } }] }), ...WRITE },
   'PATCH /v3/routes/:guid/destinations': { path: (i) => `/v3/routes/${i.route}/destinations`, body: { destinations: [] }, ...WRITE },
   'DELETE /v3/routes/:guid/destinations/:dest': { path: (i) => `/v3/routes/${i.route}/destinations/${i.destination}`, ...WRITE },
-  // audit events: readable where their app is
+  // quotas: org quotas are the admin's, space quotas the org managers'; readable with their org or space
+  'GET /v3/organization_quotas': { path: () => '/v3/organization_quotas', ...GLOBAL },
+  'POST /v3/organization_quotas': { path: () => '/v3/organization_quotas', body: { name: 'mine' }, ...ADMIN_ONLY },
+  'GET /v3/organization_quotas/:guid': { path: (i) => `/v3/organization_quotas/${i.orgQuota}`, ...READ },
+  'PATCH /v3/organization_quotas/:guid': { path: (i) => `/v3/organization_quotas/${i.orgQuota}`, body: { apps: { total_memory_in_mb: 1 } }, ...ADMIN_ONLY },
+  'DELETE /v3/organization_quotas/:guid': { path: (i) => `/v3/organization_quotas/${i.orgQuota}`, ...ADMIN_ONLY },
+  'POST /v3/organization_quotas/:guid/relationships/organizations': {
+    path: (i) => `/v3/organization_quotas/${i.orgQuota}/relationships/organizations`,
+    body: (c: Ctx) => ({ data: [{ guid: c.ids.org }] }),
+    ...ADMIN_ONLY,
+  },
+  'GET /v3/space_quotas': { path: () => '/v3/space_quotas', ...GLOBAL },
+  'POST /v3/space_quotas': { path: () => '/v3/space_quotas', body: (c: Ctx) => ({ name: 'mine', relationships: { organization: { data: { guid: c.ids.org } } } }), bob: 422, carol: 403 },
+  'GET /v3/space_quotas/:guid': { path: (i) => `/v3/space_quotas/${i.spaceQuota}`, ...READ },
+  'PATCH /v3/space_quotas/:guid': { path: (i) => `/v3/space_quotas/${i.spaceQuota}`, body: { apps: { total_instances: 0 } }, ...WRITE },
+  'DELETE /v3/space_quotas/:guid': { path: (i) => `/v3/space_quotas/${i.spaceQuota}`, ...WRITE },
+  'POST /v3/space_quotas/:guid/relationships/spaces': { path: (i) => `/v3/space_quotas/${i.spaceQuota}/relationships/spaces`, body: (c: Ctx) => ({ data: [{ guid: c.ids.space }] }), ...WRITE },
+  'DELETE /v3/space_quotas/:guid/relationships/spaces/:space_guid': { path: (i) => `/v3/space_quotas/${i.spaceQuota}/relationships/spaces/${i.space}`, ...WRITE },
+  // audit events: readable where they happened (org-level ones by the org's managers)
   'GET /v3/audit_events': { path: () => '/v3/audit_events', ...GLOBAL },
   'GET /v3/audit_events/:guid': { path: (i) => `/v3/audit_events/${i.event}`, ...READ },
 };
@@ -317,13 +341,15 @@ for (const who of ['bob', 'carol'] as const) {
     t.is((await c.alice.get(`/v3/apps/${c.ids.app}/processes/web`)).body.instances, 1);
     t.is((await c.alice.get(`/v3/routes/${c.ids.route}`)).body.destinations.length, 1);
     t.is((await c.alice.get(`/v3/roles/${c.ids.role}`)).status, 200);
+    const quota = (await c.alice.get(`/v3/space_quotas/${c.ids.spaceQuota}`)).body;
+    t.like(quota, { apps: { total_instances: null }, relationships: { spaces: { data: [{ guid: c.ids.space }] } } });
   });
 }
 
 test.serial("bob's lists show none of alice's things; carol's show them", async (t) => {
   const { bob, carol, ids } = t.context;
   const alices = new Set(Object.values(ids).filter((g) => g !== ids.domain && g !== ids.otherSpace));
-  for (const list of ['apps', 'routes', 'packages', 'processes', 'builds', 'droplets', 'audit_events', 'spaces', 'organizations', 'roles']) {
+  for (const list of ['apps', 'routes', 'packages', 'processes', 'builds', 'droplets', 'audit_events', 'spaces', 'organizations', 'roles', 'organization_quotas', 'space_quotas']) {
     const res = await bob.get(`/v3/${list}?per_page=5000`);
     t.is(res.status, 200, list);
     const leaked = res.body.resources.filter((r: any) => alices.has(r.guid) || r.relationships?.space?.data?.guid === ids.space || r.relationships?.organization?.data?.guid === ids.org);
@@ -336,7 +362,7 @@ test.serial("bob's lists show none of alice's things; carol's show them", async 
   t.is((await bob.get(`/v3/routes?app_guids=${ids.app}`)).body.pagination.total_results, 0);
   t.true((await bob.get('/v3/spaces')).body.resources.some((s: any) => s.guid === ids.otherSpace), 'bob sees his own space');
 
-  for (const [list, guid] of [['apps', ids.app], ['routes', ids.route], ['packages', ids.pkg], ['builds', ids.build], ['droplets', ids.droplet], ['audit_events', ids.event], ['spaces', ids.space], ['organizations', ids.org], ['roles', ids.role]] as const) {
+  for (const [list, guid] of [['apps', ids.app], ['routes', ids.route], ['packages', ids.pkg], ['builds', ids.build], ['droplets', ids.droplet], ['audit_events', ids.event], ['spaces', ids.space], ['organizations', ids.org], ['roles', ids.role], ['organization_quotas', ids.orgQuota], ['space_quotas', ids.spaceQuota]] as const) {
     t.true((await carol.get(`/v3/${list}?per_page=5000`)).body.resources.some((r: any) => r.guid === guid), `carol's /v3/${list}`);
   }
   t.false((await carol.get('/v3/spaces')).body.resources.some((s: any) => s.guid === ids.otherSpace));

@@ -4,34 +4,12 @@
 // role then sees. Mistakes are one line on stderr.
 import anyTest, { type TestFn } from 'ava';
 import { ADMIN, startController, type Controller } from '../helpers/cc-controller.ts';
-import { runCli } from '../helpers/component-process.ts';
+import { ingot, useCliHome } from '../helpers/cc-tenants.ts';
 import { NatsServer } from '../helpers/nats-server.ts';
-import { scratchDir } from '../helpers/tmp.ts';
 
 const test = anyTest as TestFn<{ nats: NatsServer; cc: Controller }>;
 
-// runCli inherits this process's environment: the CLI's config lives here for this file.
-process.env.INGOT_HOME = scratchDir('client-orgs-home');
-delete process.env.INGOT_USERNAME;
-delete process.env.INGOT_PASSWORD;
-
-type Run = { code: number | null; stdout: string; stderr: string };
-type T = { is: (a: unknown, b: unknown, m?: string) => void; regex: (s: string, r: RegExp, m?: string) => void };
-
-/** Runs `ingot ARGS` and checks how it ended: exit 0, or exit 1 with one `ingot: ` line matching `refusal`. */
-async function ingot(t: T, args: string[], refusal?: RegExp): Promise<Run> {
-  const r = await runCli(args, { timeoutMs: 30_000 });
-  const said = `ingot ${args.join(' ')}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-  if (!refusal) {
-    t.is(r.code, 0, said);
-    return r;
-  }
-  t.is(r.code, 1, said);
-  t.is(r.stderr.trimEnd().split('\n').length, 1, said);
-  t.regex(r.stderr, /^ingot: /, said);
-  t.regex(r.stderr, refusal, said);
-  return r;
-}
+useCliHome('client-orgs-home');
 
 test.before(async (t) => {
   const nats = await NatsServer.start();

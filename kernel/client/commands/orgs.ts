@@ -25,7 +25,8 @@ function heading(type: string): string {
   return type.replace(/^organization_/, 'org_').replace(/_/g, ' ').toUpperCase();
 }
 
-async function orgNamed(s: Session, name: string | undefined): Promise<Organization> {
+/** The named org, or the targeted one. */
+export async function orgNamed(s: Session, name: string | undefined): Promise<Organization> {
   const wanted = name ?? s.target.organization?.name;
   if (!wanted) throw new ClientUsageError('no organization is targeted; give -o ORG or run ingot target -o ORG');
   const [org] = await s.client.organizations([wanted]);
@@ -33,7 +34,7 @@ async function orgNamed(s: Session, name: string | undefined): Promise<Organizat
   return org;
 }
 
-async function spaceNamed(s: Session, org: Organization, name: string): Promise<Space> {
+export async function spaceNamed(s: Session, org: Organization, name: string): Promise<Space> {
   const [space] = await s.client.spaces(org.guid, [name]);
   if (!space) throw new ClientError('not_found', `space ${name} not found in organization ${org.name}`);
   return space;
@@ -110,7 +111,7 @@ function roleCommands(y: Argv): Argv {
   return y;
 }
 
-const orgArg = { type: 'string', describe: 'Organization (default: the targeted one)' } as const;
+export const orgArg = { type: 'string', describe: 'Organization (default: the targeted one)' } as const;
 
 export function orgCommands(y: Argv): Argv {
   return roleCommands(y)

@@ -10,6 +10,7 @@ import type { ApiServer, RequestContext } from '../http/server.ts';
 import { appUris, WEB, webProcess } from '../lookups.ts';
 import { presentApp, presentDroplet } from '../presenters.ts';
 import { within } from '../access.ts';
+import { AUDIT, auditor, redactEnv } from '../audit.ts';
 import { lifecycle, listOf, mergeMetadata, metadata, newGuid, noContent, now, ok, toOne } from './common.ts';
 import type { Deps } from './deps.ts';
 import { scope, type Mode } from './scope.ts';
@@ -40,6 +41,7 @@ const currentDroplet = z.object({ data: z.object({ guid: z.string().min(1) }).st
 export function registerApps(server: ApiServer, d: Deps): void {
   const present = (ctx: RequestContext) => (a: AppRecord) => presentApp(a, ctx.baseUrl);
   const s = scope(d.store);
+  const audit = auditor(d.store);
   const getApp = (ctx: RequestContext, mode: Mode) => s.app(ctx, ctx.params.guid!, mode);
 
   server.route('GET', '/v3/apps', 'user', (ctx) =>
@@ -106,6 +108,14 @@ export function registerApps(server: ApiServer, d: Deps): void {
       if (err instanceof DbError && err.code === 'unique_violation') throw errors.uniqueness(`App with the name '${body.name}' already exists.`);
       throw err;
     }
+    await audit.onApp(ctx, AUDIT.appCreate, app, {
+      request: {
+        name: app.name,
+        space_guid: app.space_guid,
+        ...(body.environment_variables ? { environment_variables: redactEnv(body.environment_variables) } : {}),
+        ...(body.lifecycle ? { lifecycle: body.lifecycle } : {}),
+      },
+    });
     return ok(presentApp(app, ctx.baseUrl), 201);
   });
 
@@ -122,6 +132,7 @@ export function registerApps(server: ApiServer, d: Deps): void {
         labels: mergeMetadata(app.labels, body.metadata?.labels),
         annotations: mergeMetadata(app.annotations, body.metadata?.annotations),
       });
+      await audit.onApp(ctx, AUDIT.appUpdate, updated!, { request: body });
       return ok(presentApp(updated!, ctx.baseUrl));
     } catch (err) {
       if (err instanceof DbError && err.code === 'unique_violation') throw errors.uniqueness(`App with the name '${body.name}' already exists.`);
@@ -139,19 +150,30 @@ export function registerApps(server: ApiServer, d: Deps): void {
         await tx.builds.delete({ app_guid: app.guid });
         await tx.droplets.delete({ app_guid: app.guid });
         await tx.packages.delete({ app_guid: app.guid });
-        await tx.appEvents.delete({ app_guid: app.guid });
         await tx.apps.delete({ guid: app.guid });
       }),
     );
     d.logs.forget(app.guid);
+    // The app's audit events stay: they outlive it, bounded by the retention.
+    await audit.onApp(ctx, AUDIT.appDelete, app, { recursive: true });
     return noContent;
   });
 
-  server.route('POST', '/v3/apps/:guid/actions/start', 'user', async (ctx) => ok(presentApp(await d.runner.start((await getApp(ctx, 'write')).guid), ctx.baseUrl)));
-  server.route('POST', '/v3/apps/:guid/actions/stop', 'user', async (ctx) => ok(presentApp(await d.runner.stop((await getApp(ctx, 'write')).guid), ctx.baseUrl)));
+  server.route('POST', '/v3/apps/:guid/actions/start', 'user', async (ctx) => {
+    const app = await d.runner.start((await getApp(ctx, 'write')).guid);
+    await audit.onApp(ctx, AUDIT.appStart, app);
+    return ok(presentApp(app, ctx.baseUrl));
+  });
+  server.route('POST', '/v3/apps/:guid/actions/stop', 'user', async (ctx) => {
+    const app = await d.runner.stop((await getApp(ctx, 'write')).guid);
+    await audit.onApp(ctx, AUDIT.appStop, app);
+    return ok(presentApp(app, ctx.baseUrl));
+  });
   server.route('POST', '/v3/apps/:guid/actions/restart', 'user', async (ctx) => {
     const body = await readJson(ctx.req, restartBody);
-    return ok(presentApp(await d.runner.restart((await getApp(ctx, 'write')).guid, body.strategy), ctx.baseUrl));
+    const app = await d.runner.restart((await getApp(ctx, 'write')).guid, body.strategy);
+    await audit.onApp(ctx, AUDIT.appRestart, app, { strategy: body.strategy });
+    return ok(presentApp(app, ctx.baseUrl));
   });
 
   server.route('GET', '/v3/apps/:guid/environment_variables', 'user', async (ctx) => {
@@ -169,6 +191,7 @@ export function registerApps(server: ApiServer, d: Deps): void {
       else merged[k] = v;
     }
     const updated = await d.store.apps.update(app.guid, { environment_variables: merged });
+    await audit.onApp(ctx, AUDIT.appUpdate, updated!, { request: { environment_variables: redactEnv(body.var) } });
     return ok(envVarsBody(updated!, ctx.baseUrl));
   });
 

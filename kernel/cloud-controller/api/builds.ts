@@ -9,6 +9,7 @@ import { csv, listQuery } from '../http/query.ts';
 import type { ApiServer } from '../http/server.ts';
 import { presentBuild, presentDroplet } from '../presenters.ts';
 import { within } from '../access.ts';
+import { AUDIT, auditor } from '../audit.ts';
 import { lifecycle, listOf, metadata, newGuid, noContent, now, ok, userOf } from './common.ts';
 import type { Deps } from './deps.ts';
 import { scope } from './scope.ts';
@@ -91,6 +92,7 @@ export function registerBuilds(server: ApiServer, d: Deps): void {
       await tx.builds.insert(build);
     });
     d.stager.stage(build, { ...pkg, sha256: pkg.sha256 }, app);
+    await auditor(d.store).onApp(ctx, AUDIT.appBuild, app, { build_guid: build.guid, package_guid: pkg.guid });
     return ok(presentBuild(build, ctx.baseUrl), 201);
   });
 

@@ -6,6 +6,7 @@
 // transaction. Roles themselves are in roles.ts.
 import { z } from 'zod';
 import { managesOrg, seesOrg, visibleOrgList, within } from '../access.ts';
+import { AUDIT, auditor, orgTarget, spaceTarget } from '../audit.ts';
 import { DbError } from '../db/mod.ts';
 import { errors } from '../errors.ts';
 import { readJson } from '../http/body.ts';
@@ -23,6 +24,7 @@ const createSpace = z.object({ name, relationships: z.object({ organization: toO
 
 export function registerOrganizations(server: ApiServer, d: Deps): void {
   const s = scope(d.store);
+  const audit = auditor(d.store);
 
   server.route('GET', '/v3/organizations', 'user', (ctx) =>
     listOf(
@@ -41,20 +43,25 @@ export function registerOrganizations(server: ApiServer, d: Deps): void {
   server.route('POST', '/v3/organizations', 'admin', async (ctx) => {
     const body = await readJson(ctx.req, createOrg);
     const at = now();
+    const org = { guid: newGuid(), name: body.name, quota_guid: null, created_at: at, updated_at: at };
     try {
-      return ok(presentOrganization(await d.store.organizations.insert({ guid: newGuid(), name: body.name, created_at: at, updated_at: at }), ctx.baseUrl), 201);
+      await d.store.organizations.insert(org);
     } catch (err) {
       if (err instanceof DbError && err.code === 'unique_violation') throw errors.uniqueness(`Organization '${body.name}' already exists.`);
       throw err;
     }
+    await audit(ctx, AUDIT.orgCreate, orgTarget(org), { request: { name: org.name } });
+    return ok(presentOrganization(org, ctx.baseUrl), 201);
   });
   server.route('DELETE', '/v3/organizations/:guid', 'admin', async (ctx) => {
     const org = await mustGet(d.store.organizations, ctx.params.guid!, 'Organization');
     await d.store.transaction(async (tx) => {
       if ((await tx.spaces.count({ organization_guid: org.guid })) > 0) throw errors.unprocessable('Delete the spaces of this organization first.');
       await tx.roles.delete({ organization_guid: org.guid });
+      await tx.spaceQuotas.delete({ organization_guid: org.guid });
       await tx.organizations.delete({ guid: org.guid });
     });
+    await audit(ctx, AUDIT.orgDelete, orgTarget(org), { recursive: true });
     return noContent;
   });
 
@@ -75,12 +82,15 @@ export function registerOrganizations(server: ApiServer, d: Deps): void {
     if (!(await d.store.organizations.get(orgGuid)) || !seesOrg(access, orgGuid)) throw errors.unprocessable('Invalid organization. Ensure the organization exists and you have access to it.');
     if (!managesOrg(access, orgGuid)) throw errors.notAuthorized();
     const at = now();
+    const space = { guid: newGuid(), name: body.name, organization_guid: orgGuid, quota_guid: null, created_at: at, updated_at: at };
     try {
-      return ok(presentSpace(await d.store.spaces.insert({ guid: newGuid(), name: body.name, organization_guid: orgGuid, created_at: at, updated_at: at }), ctx.baseUrl), 201);
+      await d.store.spaces.insert(space);
     } catch (err) {
       if (err instanceof DbError && err.code === 'unique_violation') throw errors.uniqueness(`Space '${body.name}' already exists in this organization.`);
       throw err;
     }
+    await audit(ctx, AUDIT.spaceCreate, spaceTarget(space), { request: { name: space.name, organization_guid: orgGuid } });
+    return ok(presentSpace(space, ctx.baseUrl), 201);
   });
   server.route('DELETE', '/v3/spaces/:guid', 'user', async (ctx) => {
     const space = await s.space(ctx, ctx.params.guid!, 'read');
@@ -93,6 +103,7 @@ export function registerOrganizations(server: ApiServer, d: Deps): void {
       await tx.roles.delete({ space_guid: space.guid });
       await tx.spaces.delete({ guid: space.guid });
     });
+    await audit(ctx, AUDIT.spaceDelete, spaceTarget(space), { recursive: true });
     return noContent;
   });
 

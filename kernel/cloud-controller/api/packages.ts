@@ -14,6 +14,7 @@ import type { ApiServer, Reply, RequestContext } from '../http/server.ts';
 import { buildZip, ingestZip, mergeResources, PackageError, parseMode, type MatchedResource } from '../package-bits.ts';
 import { presentPackage } from '../presenters.ts';
 import { within } from '../access.ts';
+import { AUDIT, auditor } from '../audit.ts';
 import { listOf, newGuid, noContent, now, ok, toOne } from './common.ts';
 import type { Deps } from './deps.ts';
 import { scope, type Mode } from './scope.ts';
@@ -79,6 +80,8 @@ export function registerPackages(server: ApiServer, d: Deps): void {
       if (!upload.file && resources.length === 0) throw errors.unprocessable('Upload must include either resources or bits');
       const stored = await storePackage(d, upload.file?.path, resources);
       const updated = await d.store.packages.update(pkg.guid, { state: 'READY', sha256: stored.sha256, size: stored.size });
+      const app = await d.store.apps.get(pkg.app_guid);
+      if (app) await auditor(d.store).onApp(ctx, AUDIT.appUpload, app, { package_guid: pkg.guid });
       return ok(presentPackage(updated!, ctx.baseUrl));
     } catch (err) {
       const detail = err instanceof PackageError ? errors.packageInvalid(err.message) : err;

@@ -11,6 +11,7 @@ import type { ApiServer, RequestContext } from '../http/server.ts';
 import { presentProcess } from '../presenters.ts';
 import { instanceStats } from '../stats.ts';
 import { within } from '../access.ts';
+import { AUDIT, auditor } from '../audit.ts';
 import { listOf, mustGet, ok } from './common.ts';
 import type { Deps } from './deps.ts';
 import { scope, type Mode } from './scope.ts';
@@ -94,6 +95,8 @@ export function registerProcesses(server: ApiServer, d: Deps): void {
       const body = await readJson(ctx.req, scaleBody);
       const p = await load(ctx, 'write');
       const updated = await d.runner.scale(p.app_guid, body);
+      const app = await mustGet(d.store.apps, p.app_guid, 'App');
+      await auditor(d.store).onApp(ctx, AUDIT.appScale, app, { process_guid: p.guid, process_type: p.type, request: body });
       return ok(presentProcess(updated, ctx.baseUrl), 202);
     });
 

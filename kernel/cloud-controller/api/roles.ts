@@ -5,6 +5,7 @@
 // and spaces they see. `include=user` adds the users (CF's `included.users`).
 import { z } from 'zod';
 import { isSpaceRole, managesRole, ROLE_TYPES, seesOrg, seesRole, within, type Access, type RoleType } from '../access.ts';
+import { AUDIT, auditor, userTarget } from '../audit.ts';
 import { DbError, type RoleRecord, type UserRecord } from '../db/mod.ts';
 import { errors } from '../errors.ts';
 import { readJson } from '../http/body.ts';
@@ -33,6 +34,7 @@ const roleFilters = { guids: csv.optional(), types: csv.optional(), user_guids: 
 
 export function registerRoles(server: ApiServer, d: Deps): void {
   const s = scope(d.store);
+  const audit = auditor(d.store);
 
   /** The org a role belongs to: its own, or its space's. */
   const orgOf = async (role: { organization_guid: string | null; space_guid: string | null }): Promise<string> =>
@@ -97,6 +99,7 @@ export function registerRoles(server: ApiServer, d: Deps): void {
       if (err instanceof DbError && err.code === 'unique_violation') throw errors.uniqueness(`User '${user.username}' already has '${body.type}' role in ${target.label}.`);
       throw err;
     }
+    await audit(ctx, AUDIT.roleCreate, userTarget(user, role, target.orgGuid), { role_guid: role.guid, type: role.type });
     return ok(presentRole(role, ctx.baseUrl), 201);
   });
 
@@ -113,6 +116,8 @@ export function registerRoles(server: ApiServer, d: Deps): void {
       }
       await tx.roles.delete({ guid: role.guid });
     });
+    const user = await d.store.users.get(role.user_guid);
+    await audit(ctx, AUDIT.roleDelete, userTarget(user ?? { guid: role.user_guid, username: '' }, role, await orgOf(role)), { role_guid: role.guid, type: role.type });
     return noContent;
   });
 

@@ -2,14 +2,9 @@
 // `/v3/info` (this platform: name, version, domains, default stack). No authentication.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { AppEventRecord } from '../db/mod.ts';
-import { csv, listQuery } from '../http/query.ts';
 import type { ApiServer } from '../http/server.ts';
-import { presentAuditEvent } from '../presenters.ts';
-import { within } from '../access.ts';
-import { listOf, ok } from './common.ts';
+import { ok } from './common.ts';
 import type { Deps } from './deps.ts';
-import { scope } from './scope.ts';
 
 const VERSION = (() => {
   try {
@@ -19,7 +14,7 @@ const VERSION = (() => {
   }
 })();
 
-const V3_RESOURCES = ['apps', 'audit_events', 'builds', 'domains', 'droplets', 'organizations', 'packages', 'processes', 'resource_match', 'roles', 'routes', 'spaces', 'users'];
+const V3_RESOURCES = ['apps', 'audit_events', 'builds', 'domains', 'droplets', 'organization_quotas', 'organizations', 'packages', 'processes', 'resource_match', 'roles', 'routes', 'space_quotas', 'spaces', 'users'];
 
 export function registerRoot(server: ApiServer, d: Deps): void {
   server.route('GET', '/', 'none', async ({ baseUrl }) =>
@@ -55,21 +50,4 @@ export function registerRoot(server: ApiServer, d: Deps): void {
       links: { self: { href: `${baseUrl}/v3/info` }, support: null },
     }),
   );
-
-  // Events of apps (crashes reported on droplet.exited), CF's audit_events shape; an event is
-  // readable where its app is.
-  const s = scope(d.store);
-  server.route('GET', '/v3/audit_events', 'user', (ctx) =>
-    listOf(
-      ctx,
-      d.store.appEvents,
-      listQuery({ target_guids: csv.optional(), types: csv.optional() }),
-      async (q) => ({ app_guid: within(q.target_guids, await s.appWhere(ctx)), type: q.types }),
-      async (e: AppEventRecord) => presentAuditEvent(e, (await d.store.apps.get(e.app_guid))?.name ?? '', ctx.baseUrl),
-    ),
-  );
-  server.route('GET', '/v3/audit_events/:guid', 'user', async (ctx) => {
-    const e = await s.ofApp(ctx, d.store.appEvents, ctx.params.guid!, 'Audit event', 'read');
-    return ok(presentAuditEvent(e, (await d.store.apps.get(e.app_guid))?.name ?? '', ctx.baseUrl));
-  });
 }

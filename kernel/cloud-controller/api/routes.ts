@@ -3,7 +3,7 @@
 // CF-RouteHostTaken, and the system domain's platform hosts (api, …) are never given out.
 // Mapping or unmapping a started app tells its instances at once (dea.update).
 import { z } from 'zod';
-import { DbError, type DomainRecord, type RouteRecord } from '../db/mod.ts';
+import { DbError, type DomainRecord, type RouteMappingRecord, type RouteRecord } from '../db/mod.ts';
 import { errors } from '../errors.ts';
 import { readJson } from '../http/body.ts';
 import { csv, listQuery, parseQuery } from '../http/query.ts';
@@ -12,6 +12,9 @@ import { WEB } from '../lookups.ts';
 import { presentDestination, presentDomain, presentRoute } from '../presenters.ts';
 import { invalidHost, invalidPath, isReserved, routeUri, uriTooLong } from '../route-names.ts';
 import { within } from '../access.ts';
+import { AUDIT, auditor } from '../audit.ts';
+import { quotaGuard } from '../quota-guard.ts';
+import { NO_USAGE } from '../quotas.ts';
 import { listOf, mustGet, newGuid, noContent, now, ok, toOne } from './common.ts';
 import type { Deps } from './deps.ts';
 import { scope } from './scope.ts';
@@ -73,6 +76,8 @@ export function registerRoutes(server: ApiServer, d: Deps): void {
 
   // ---- routes ----
   const s = scope(d.store);
+  const audit = auditor(d.store);
+  const quotas = quotaGuard(d.store);
   const routeFilters = { hosts: csv.optional(), paths: csv.optional(), domain_guids: csv.optional(), space_guids: csv.optional(), guids: csv.optional() };
   const routeWhere = (q: { hosts?: string[]; paths?: string[]; domain_guids?: string[]; space_guids?: string[]; guids?: string[] }) => ({
     host: q.hosts,
@@ -118,13 +123,14 @@ export function registerRoutes(server: ApiServer, d: Deps): void {
     const at = now();
     const route: RouteRecord = { guid: newGuid(), host: body.host, path: body.path, domain_guid: domain.guid, space_guid: spaceGuid, created_at: at, updated_at: at };
     try {
-      await d.store.routes.insert(route);
+      await quotas.guard(spaceGuid, { ...NO_USAGE, routes: 1 }, () => d.store.routes.insert(route));
     } catch (err) {
       if (err instanceof DbError && err.code === 'unique_violation') {
         throw errors.routeHostTaken(`Route ${uri} already exists: the host '${body.host}' is taken in domain ${domain.name}.`);
       }
       throw err;
     }
+    await audit(ctx, AUDIT.routeCreate, await audit.route(route, uri), { request: { host: route.host, path: route.path, domain_guid: domain.guid } });
     return ok(presentRoute(route, domain, [], ctx.baseUrl), 201);
   });
 
@@ -136,6 +142,7 @@ export function registerRoutes(server: ApiServer, d: Deps): void {
       await tx.routes.delete({ guid: route.guid });
     });
     await notifyApps(d, mappings.map((m) => m.app_guid));
+    await audit(ctx, AUDIT.routeDelete, await audit.route(route, await uriOf(route)), { recursive: true });
     return noContent;
   });
 
@@ -167,6 +174,10 @@ export function registerRoutes(server: ApiServer, d: Deps): void {
       }
     });
     await notifyApps(d, [...before.map((m) => m.app_guid), ...wanted.map((w) => w.app_guid)]);
+    const after = await d.store.routeMappings.list({ route_guid: route.guid });
+    const has = (list: typeof before, m: (typeof before)[number]) => list.some((x) => x.app_guid === m.app_guid && x.process_type === m.process_type);
+    for (const m of before.filter((m) => !has(after, m))) await auditMapping(ctx, AUDIT.appUnmapRoute, route, m);
+    for (const m of after.filter((m) => !has(before, m))) await auditMapping(ctx, AUDIT.appMapRoute, route, m);
     return ok(await destinationsOf(ctx, route));
   };
   server.route('POST', '/v3/routes/:guid/destinations', 'user', (ctx) => mapApps(ctx, false));
@@ -178,8 +189,20 @@ export function registerRoutes(server: ApiServer, d: Deps): void {
     if (!mapping) throw errors.notFound('Destination');
     await d.store.routeMappings.delete({ guid: mapping.guid });
     await notifyApps(d, [mapping.app_guid]);
+    await auditMapping(ctx, AUDIT.appUnmapRoute, route, mapping);
     return noContent;
   });
+
+  /** CF's map-route and unmap-route events: on the app, naming the route. */
+  async function auditMapping(ctx: RequestContext, type: typeof AUDIT.appMapRoute | typeof AUDIT.appUnmapRoute, route: RouteRecord, m: RouteMappingRecord): Promise<void> {
+    const app = await d.store.apps.get(m.app_guid);
+    if (!app) return;
+    await audit.onApp(ctx, type, app, { route_guid: route.guid, route: await uriOf(route), destination_guid: m.guid, process_type: m.process_type });
+  }
+
+  async function uriOf(route: RouteRecord): Promise<string> {
+    return routeUri(route.host, (await d.store.domains.get(route.domain_guid))?.name ?? '', route.path);
+  }
 
   async function presentRouteWithDetails(ctx: RequestContext, r: RouteRecord) {
     const [domain, mappings] = await Promise.all([d.store.domains.get(r.domain_guid), d.store.routeMappings.list({ route_guid: r.guid })]);

@@ -7,6 +7,7 @@ import { accessOf, check, readableSpaceList, type Access, type Mode } from '../a
 import type { AppRecord, Repo, RouteRecord, SpaceRecord, Store } from '../db/mod.ts';
 import { type ApiError, errors } from '../errors.ts';
 import type { RequestContext } from '../http/server.ts';
+import { perStore } from '../per-store.ts';
 import { userOf } from './common.ts';
 
 export type { Mode } from '../access.ts';
@@ -30,14 +31,8 @@ export interface Scope {
   appWhere(ctx: RequestContext): Promise<string[] | undefined>;
 }
 
-const scopes = new WeakMap<Store, Scope>();
-
 /** The Scope over this store; one per store, so a request's access is computed once. */
-export function scope(store: Store): Scope {
-  let s = scopes.get(store);
-  if (!s) scopes.set(store, (s = makeScope(store)));
-  return s;
-}
+export const scope = perStore(makeScope);
 
 function makeScope(store: Store): Scope {
   const cache = new WeakMap<RequestContext, Promise<Access>>();

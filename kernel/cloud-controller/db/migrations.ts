@@ -182,6 +182,70 @@ INSERT INTO roles (guid, type, user_guid, organization_guid, space_guid, created
   FROM users u CROSS JOIN spaces s WHERE u.admin = 0;
 `,
   },
+  {
+    id: 3,
+    name: 'quotas',
+    // Limits are NULL for unlimited. An org or a space has at most one quota, named by its
+    // quota_guid; none means unlimited (no default quota).
+    sql: `
+CREATE TABLE organization_quotas (
+  guid TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  total_memory_in_mb INTEGER,
+  total_instances INTEGER,
+  total_routes INTEGER,
+  total_service_instances INTEGER,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE space_quotas (
+  guid TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  organization_guid TEXT NOT NULL REFERENCES organizations (guid),
+  total_memory_in_mb INTEGER,
+  total_instances INTEGER,
+  total_routes INTEGER,
+  total_service_instances INTEGER,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  UNIQUE (organization_guid, name)
+);
+ALTER TABLE organizations ADD COLUMN quota_guid TEXT REFERENCES organization_quotas (guid);
+ALTER TABLE spaces ADD COLUMN quota_guid TEXT REFERENCES space_quotas (guid);
+`,
+  },
+  {
+    id: 4,
+    name: 'audit_events',
+    // Who did what to which resource: app_events grow an actor, a target of any type, and the
+    // space and org (kept as plain guids: an event outlives what it names). The crash and
+    // health-manager events move over with their app as target.
+    sql: `
+CREATE TABLE audit_events (
+  guid TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  actor_guid TEXT NOT NULL,
+  actor_type TEXT NOT NULL,
+  actor_name TEXT NOT NULL,
+  target_guid TEXT NOT NULL,
+  target_type TEXT NOT NULL,
+  target_name TEXT NOT NULL,
+  space_guid TEXT,
+  organization_guid TEXT,
+  data TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX audit_events_target ON audit_events (target_guid);
+CREATE INDEX audit_events_space ON audit_events (space_guid);
+CREATE INDEX audit_events_org ON audit_events (organization_guid);
+CREATE INDEX audit_events_created ON audit_events (created_at);
+INSERT INTO audit_events (guid, type, actor_guid, actor_type, actor_name, target_guid, target_type, target_name, space_guid, organization_guid, data, created_at, updated_at)
+  SELECT e.guid, e.type, e.actor, e.actor, e.actor, e.app_guid, 'app', COALESCE(a.name, ''), a.space_guid, s.organization_guid, e.data, e.created_at, e.updated_at
+  FROM app_events e LEFT JOIN apps a ON a.guid = e.app_guid LEFT JOIN spaces s ON s.guid = a.space_guid;
+DROP TABLE app_events;
+`,
+  },
 ];
 
 /**

@@ -17,11 +17,34 @@ export interface UserRecord extends Timestamps {
 export interface OrganizationRecord extends Timestamps {
   guid: string;
   name: string;
+  /** Its organization quota; absent or null: unlimited. */
+  quota_guid?: string | null;
 }
 
 export interface SpaceRecord extends Timestamps {
   guid: string;
   name: string;
+  organization_guid: string;
+  /** Its space quota (one of its org's); absent or null: unlimited. */
+  quota_guid?: string | null;
+}
+
+/** A quota's limits; null is unlimited. */
+export interface QuotaLimits {
+  total_memory_in_mb: number | null;
+  total_instances: number | null;
+  total_routes: number | null;
+  /** Stored and shown; enforced once services exist. */
+  total_service_instances: number | null;
+}
+
+export interface OrganizationQuotaRecord extends Timestamps, QuotaLimits {
+  guid: string;
+  name: string;
+}
+
+/** A space quota belongs to an org and applies to spaces of that org. */
+export interface SpaceQuotaRecord extends OrganizationQuotaRecord {
   organization_guid: string;
 }
 
@@ -134,10 +157,19 @@ export interface RouteMappingRecord extends Timestamps {
   process_type: string;
 }
 
-export interface AppEventRecord extends Timestamps {
+export type ActorType = 'user' | 'system' | 'health_manager' | 'dea';
+
+/** Who did what (type) to which resource (target), when; space and org where it happened. */
+export interface AuditEventRecord extends Timestamps {
   guid: string;
-  app_guid: string;
   type: string;
-  actor: string;
+  actor_guid: string;
+  actor_type: ActorType;
+  actor_name: string;
+  target_guid: string;
+  target_type: string;
+  target_name: string;
+  space_guid: string | null;
+  organization_guid: string | null;
   data: Record<string, unknown>;
 }

@@ -4,23 +4,32 @@
 // the Store adds the handful of queries no table answers alone.
 import type { SqlDriver, SqlParam } from './driver.ts';
 import type {
-  AppEventRecord,
   AppRecord,
+  AuditEventRecord,
   BuildRecord,
   DomainRecord,
   DropletRecord,
+  OrganizationQuotaRecord,
   OrganizationRecord,
   PackageRecord,
   ProcessRecord,
   RoleRecord,
   RouteMappingRecord,
   RouteRecord,
+  SpaceQuotaRecord,
   SpaceRecord,
   UserRecord,
 } from './records.ts';
 
-/** Equality on each key; an array means IN (…); an empty array matches nothing. */
-export type Where<R> = { [K in keyof R]?: R[K] | ReadonlyArray<R[K]> };
+/**
+ * Equality on each key; an array means IN (…); an empty array matches nothing. `$or` holds
+ * when any of its conditions does (none given: nothing matches); `$gt`/`$lt` compare columns.
+ */
+export type Where<R> = { [K in keyof R]?: R[K] | ReadonlyArray<R[K]> } & {
+  $or?: ReadonlyArray<Where<R>>;
+  $gt?: { [K in keyof R]?: R[K] };
+  $lt?: { [K in keyof R]?: R[K] };
+};
 
 export interface ListOptions<R> {
   orderBy?: { column: keyof R & string; desc?: boolean };
@@ -54,7 +63,9 @@ export interface Store {
   domains: Repo<DomainRecord>;
   routes: Repo<RouteRecord>;
   routeMappings: Repo<RouteMappingRecord>;
-  appEvents: Repo<AppEventRecord>;
+  auditEvents: Repo<AuditEventRecord>;
+  organizationQuotas: Repo<OrganizationQuotaRecord>;
+  spaceQuotas: Repo<SpaceQuotaRecord>;
   /** STARTED apps with a guid after `afterGuid`, in guid order: the bulk API's pages. */
   startedAppsAfter(afterGuid: string, limit: number): Promise<AppRecord[]>;
   /** Runs `fn` in one transaction with a Store bound to it. */
@@ -69,10 +80,12 @@ interface TableSpec {
   bool?: readonly string[];
 }
 
+const QUOTA_LIMITS = ['total_memory_in_mb', 'total_instances', 'total_routes', 'total_service_instances'] as const;
+
 const specs = {
   users: { table: 'users', columns: ['guid', 'username', 'password_hash', 'admin', 'created_at', 'updated_at'], bool: ['admin'] },
-  organizations: { table: 'organizations', columns: ['guid', 'name', 'created_at', 'updated_at'] },
-  spaces: { table: 'spaces', columns: ['guid', 'name', 'organization_guid', 'created_at', 'updated_at'] },
+  organizations: { table: 'organizations', columns: ['guid', 'name', 'quota_guid', 'created_at', 'updated_at'] },
+  spaces: { table: 'spaces', columns: ['guid', 'name', 'organization_guid', 'quota_guid', 'created_at', 'updated_at'] },
   roles: { table: 'roles', columns: ['guid', 'type', 'user_guid', 'organization_guid', 'space_guid', 'created_at', 'updated_at'] },
   apps: {
     table: 'apps',
@@ -97,7 +110,13 @@ const specs = {
   domains: { table: 'domains', columns: ['guid', 'name', 'internal', 'created_at', 'updated_at'], bool: ['internal'] },
   routes: { table: 'routes', columns: ['guid', 'host', 'path', 'domain_guid', 'space_guid', 'created_at', 'updated_at'] },
   routeMappings: { table: 'route_mappings', columns: ['guid', 'route_guid', 'app_guid', 'process_type', 'created_at', 'updated_at'] },
-  appEvents: { table: 'app_events', columns: ['guid', 'app_guid', 'type', 'actor', 'data', 'created_at', 'updated_at'], json: ['data'] },
+  auditEvents: {
+    table: 'audit_events',
+    columns: ['guid', 'type', 'actor_guid', 'actor_type', 'actor_name', 'target_guid', 'target_type', 'target_name', 'space_guid', 'organization_guid', 'data', 'created_at', 'updated_at'],
+    json: ['data'],
+  },
+  organizationQuotas: { table: 'organization_quotas', columns: ['guid', 'name', ...QUOTA_LIMITS, 'created_at', 'updated_at'] },
+  spaceQuotas: { table: 'space_quotas', columns: ['guid', 'name', 'organization_guid', ...QUOTA_LIMITS, 'created_at', 'updated_at'] },
 } as const satisfies Record<string, TableSpec>;
 
 export function sqlStore(db: SqlDriver): Store {
@@ -115,7 +134,9 @@ export function sqlStore(db: SqlDriver): Store {
     domains: repo(specs.domains),
     routes: repo(specs.routes),
     routeMappings: repo(specs.routeMappings),
-    appEvents: repo(specs.appEvents),
+    auditEvents: repo(specs.auditEvents),
+    organizationQuotas: repo(specs.organizationQuotas),
+    spaceQuotas: repo(specs.spaceQuotas),
     async startedAppsAfter(afterGuid, limit) {
       const rows = await db.all<Record<string, unknown>>(
         `SELECT ${specs.apps.columns.join(', ')} FROM apps WHERE state = 'STARTED' AND guid > ? ORDER BY guid LIMIT ?`,
@@ -203,23 +224,44 @@ class SqlRepo<R extends { guid: string }> implements Repo<R> {
 
   /** The WHERE clause, or null when an empty IN list means nothing can match. */
   private where(where: Where<R>): { sql: string; params: SqlParam[] } | null {
+    const c = this.conditions(where);
+    if (c === null) return null;
+    return { sql: c.parts.length ? ` WHERE ${c.parts.join(' AND ')}` : '', params: c.params };
+  }
+
+  /** The ANDed conditions of `where`, or null when they cannot hold. */
+  private conditions(where: Where<R>): { parts: string[]; params: SqlParam[] } | null {
     const parts: string[] = [];
     const params: SqlParam[] = [];
     for (const [col, value] of Object.entries(where)) {
       if (value === undefined) continue;
-      this.checkColumn(col);
-      if (Array.isArray(value)) {
-        if (value.length === 0) return null;
-        parts.push(`${col} IN (${value.map(() => '?').join(', ')})`);
-        params.push(...value.map((v) => encodeValue(this.spec, col, v)));
-      } else if (value === null) {
-        parts.push(`${col} IS NULL`);
+      if (col === '$or') {
+        const alternatives = (value as Array<Where<R>>).map((w) => this.conditions(w)).filter((a) => a !== null);
+        if (alternatives.length === 0) return null;
+        parts.push(`(${alternatives.map((a) => (a.parts.length ? `(${a.parts.join(' AND ')})` : '1 = 1')).join(' OR ')})`);
+        params.push(...alternatives.flatMap((a) => a.params));
+      } else if (col === '$gt' || col === '$lt') {
+        for (const [c, v] of Object.entries(value as Record<string, unknown>)) {
+          if (v === undefined) continue;
+          this.checkColumn(c);
+          parts.push(`${c} ${col === '$gt' ? '>' : '<'} ?`);
+          params.push(encodeValue(this.spec, c, v));
+        }
       } else {
-        parts.push(`${col} = ?`);
-        params.push(encodeValue(this.spec, col, value));
+        this.checkColumn(col);
+        if (Array.isArray(value)) {
+          if (value.length === 0) return null;
+          parts.push(`${col} IN (${value.map(() => '?').join(', ')})`);
+          params.push(...value.map((v) => encodeValue(this.spec, col, v)));
+        } else if (value === null) {
+          parts.push(`${col} IS NULL`);
+        } else {
+          parts.push(`${col} = ?`);
+          params.push(encodeValue(this.spec, col, value));
+        }
       }
     }
-    return { sql: parts.length ? ` WHERE ${parts.join(' AND ')}` : '', params };
+    return { parts, params };
   }
 
   /** Column names are interpolated into SQL, so only the table's own are ever accepted. */
