@@ -9,4 +9,6 @@ export const kernelComponents: Record<string, ComponentLoader> = {
   dea: async () => (await import('./dea/component.ts')).default,
   'health-manager': async () => (await import('./health-manager/component.ts')).default,
   router: async () => (await import('./router/component.ts')).default,
+  'service-gateway': async () => (await import('./services/gateway/component.ts')).default,
+  'service-node': async () => (await import('./services/node/component.ts')).default,
 };

@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 declare -A PACKAGES=(
   # nats-server: the kernel bus and the mbus; nftables + iproute2 + util-linux: namespace VMs
   # and containers; procps: ps/pkill for sweeps; postgresql: the controller's database in the
-  # tests that run it on PostgreSQL (a private cluster each, started as the postgres user).
-  [test]="nats-server nftables iproute2 util-linux procps postgresql"
+  # tests that run it on PostgreSQL (a private cluster each, started as the postgres user);
+  # redis-server: the Redis service node's instances.
+  [test]="nats-server nftables iproute2 util-linux procps postgresql redis-server"
   [start]="nats-server nftables iproute2 util-linux procps curl"
   [bench]="nats-server wrk nginx-light"
 )

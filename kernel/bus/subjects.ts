@@ -314,6 +314,10 @@ export const serviceNodeAnnounce = z
     node_id: id,
     plans: z.array(z.string()),
     available_capacity: z.number(),
+    /** How many more instances of each plan fit on the node (its free units over the plan's units). */
+    plan_capacity: z.record(nonNegInt).optional(),
+    /** The node's announce interval: a gateway forgets a node silent for 3 of them. */
+    interval_s: z.number().positive().optional(),
   })
   .passthrough();
 export type ServiceNodeAnnounce = z.infer<typeof serviceNodeAnnounce>;
@@ -324,14 +328,45 @@ export const serviceGatewayAnnounce = z
 export type ServiceGatewayAnnounce = z.infer<typeof serviceGatewayAnnounce>;
 
 export const serviceNodeRequest = z
-  .object({ instance_id: id, binding_id: id.optional(), plan: z.string().optional(), parameters: z.record(z.unknown()).optional() })
+  .object({
+    instance_id: id,
+    binding_id: id.optional(),
+    plan: z.string().optional(),
+    parameters: z.record(z.unknown()).optional(),
+    /** A digest of the broker request (OSB: the same id with other details is a conflict); the node keeps it. */
+    fingerprint: z.string().max(128).optional(),
+  })
   .passthrough();
 export type ServiceNodeRequest = z.infer<typeof serviceNodeRequest>;
 
+/** Why a node refused: the gateway maps these to OSB statuses (409, 410, 422). */
+export const serviceNodeErrorCode = z.enum(['conflict', 'not_found', 'no_capacity', 'invalid', 'failed']);
+export type ServiceNodeErrorCode = z.infer<typeof serviceNodeErrorCode>;
+
 export const serviceNodeReply = z
-  .object({ ok: z.boolean(), credentials: z.record(z.unknown()).optional(), error: z.string().optional() })
+  .object({
+    ok: z.boolean(),
+    credentials: z.record(z.unknown()).optional(),
+    error: z.string().optional(),
+    code: serviceNodeErrorCode.optional(),
+    node_id: id.optional(),
+    /** The unit or binding already existed with the same fingerprint (OSB: 200, not 201). */
+    existed: z.boolean().optional(),
+  })
   .passthrough();
 export type ServiceNodeReply = z.infer<typeof serviceNodeReply>;
+
+/** A gateway asking every node of a service at once (discover: announce now; find: who holds it). */
+export const serviceNodeDiscover = z.object({}).passthrough();
+
+export const serviceNodeFind = z.object({ instance_id: id }).passthrough();
+export type ServiceNodeFind = z.infer<typeof serviceNodeFind>;
+
+/** Only the node holding the instance answers. */
+export const serviceNodeFindReply = z
+  .object({ node_id: id, instance_id: id, plan: z.string(), fingerprint: z.string().optional() })
+  .passthrough();
+export type ServiceNodeFindReply = z.infer<typeof serviceNodeFindReply>;
 
 // ---- components -----------------------------------------------------------------------
 
@@ -402,6 +437,8 @@ export const subjects = {
   logs: family('logs.*', logLine, (appId: string) => `logs.${token('app_id', appId)}`),
   serviceNodeAnnounce: family('services.*.announce', serviceNodeAnnounce, (label: string) => `services.${token('label', label)}.announce`),
   serviceGatewayAnnounce: topic('services.gateway.announce', serviceGatewayAnnounce),
+  serviceNodeDiscover: family('services.*.discover', serviceNodeDiscover, (label: string) => `services.${token('label', label)}.discover`),
+  serviceNodeFind: family('services.*.find', serviceNodeFind, (label: string) => `services.${token('label', label)}.find`),
   serviceNode: family(
     'services.*.*.*',
     serviceNodeRequest,
@@ -419,6 +456,7 @@ export const replies = {
   componentDiscover: componentAnnounce,
   stagingRequest: stagingReply,
   serviceNode: serviceNodeReply,
+  serviceNodeFind: serviceNodeFindReply,
   healthmanagerStatus: healthmanagerStatusReply,
   healthmanagerHealth: healthmanagerHealthReply,
 } as const;

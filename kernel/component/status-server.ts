@@ -4,6 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { closeServer, listenOn } from './listen.ts';
 import { renderPrometheus, type Metric } from './metrics.ts';
 
 export type StatusRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
@@ -42,21 +43,12 @@ export class StatusServer {
   async listen(): Promise<void> {
     const server = createServer((req, res) => void this.handle(req, res));
     server.keepAliveTimeout = 5000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.opts.port, this.opts.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(server, this.opts.port, this.opts.host);
     this.server = server;
   }
 
   async close(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(this.server, 'all');
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

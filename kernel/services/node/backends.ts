@@ -1,0 +1,6 @@
+// The service backends a node can run, by label; each loaded only by the node that runs it.
+import type { BackendFactory } from './types.ts';
+
+export const backends: Record<string, () => Promise<BackendFactory>> = {
+  redis: async () => (await import('../nodes/redis/backend.ts')).createRedisBackend,
+};
