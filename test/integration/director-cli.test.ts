@@ -152,10 +152,11 @@ test.serial('update-cloud-config shows the diff and, with -n, goes ahead; cloud-
 
 test.serial('task N follows a running task live, one line per step, to its end', async (t) => {
   const api = t.context.director.client();
-  const queued = await api.request('POST', '/test/sleep', { deployment: 'live', steps: 3, step_ms: 400 });
+  const queued = await api.request('POST', '/test/sleep', { deployment: 'live', steps: 3, step_ms: 2000 });
   t.is(queued.status, 202, queued.text);
   const id = queued.body.id as number;
-  // Read the CLI's output as it comes: the first step's line arrives before the task ends.
+  // Read the CLI's output as it comes: the first step's line arrives before the task ends (the
+  // steps are long enough for a CLI that starts slowly on a busy machine).
   const proc = spawn(process.execPath, [INGOT_BIN, 'task', String(id)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stateAtFirstLine: string | undefined;
