@@ -10,8 +10,9 @@ declare -A PACKAGES=(
   # nats-server: the kernel bus and the mbus; nftables + iproute2 + util-linux: namespace VMs
   # and containers; procps: ps/pkill for sweeps; postgresql: the controller's database in the
   # tests that run it on PostgreSQL (a private cluster each, started as the postgres user);
-  # redis-server: the Redis service node's instances.
-  [test]="nats-server nftables iproute2 util-linux procps postgresql redis-server"
+  # redis-server, mariadb-server, rabbitmq-server: the service nodes' servers (their own
+  # processes, ports and data; the system services these packages may start are not used).
+  [test]="nats-server nftables iproute2 util-linux procps postgresql redis-server mariadb-server rabbitmq-server"
   [start]="nats-server nftables iproute2 util-linux procps curl"
   [bench]="nats-server wrk nginx-light"
 )

@@ -84,8 +84,16 @@ export const serviceCredentials = z
     plan: z.string().optional(),
     tags: z.array(z.string()).optional(),
     credentials: z.record(z.unknown()),
+    /** CF's VCAP_SERVICES fields beyond those the DEA needs; optional. */
+    instance_guid: z.string().optional(),
+    instance_name: z.string().optional(),
+    binding_guid: z.string().optional(),
+    binding_name: z.string().nullable().optional(),
+    syslog_drain_url: z.string().nullable().optional(),
+    volume_mounts: z.array(z.unknown()).optional(),
   })
   .passthrough();
+export type ServiceCredentials = z.infer<typeof serviceCredentials>;
 
 export const deaStart = z
   .object({

@@ -278,6 +278,66 @@ export class CloudControllerClient {
     return this.call('POST', `/v3/space_quotas/${quotaGuid}/relationships/spaces`, null, { body: { data: [{ guid: spaceGuid }] } });
   }
 
+  // ---- services ---------------------------------------------------------------------------
+
+  serviceBrokers(names?: string[]): Promise<t.ServiceBroker[]> {
+    return this.listAll('/v3/service_brokers', t.serviceBroker, { names: names?.join(','), order_by: 'name' });
+  }
+  createServiceBroker(body: { name: string; url: string; username: string; password: string }): Promise<t.ServiceBroker> {
+    return this.call('POST', '/v3/service_brokers', t.serviceBroker, {
+      body: { name: body.name, url: body.url, authentication: { type: 'basic', credentials: { username: body.username, password: body.password } } },
+    });
+  }
+  serviceOfferings(query: { names?: string[]; brokerNames?: string[] } = {}): Promise<t.ServiceOffering[]> {
+    return this.listAll('/v3/service_offerings', t.serviceOffering, { names: query.names?.join(','), service_broker_names: query.brokerNames?.join(','), order_by: 'name' });
+  }
+  servicePlans(query: { offeringGuids?: string[]; names?: string[]; guids?: string[] } = {}): Promise<t.ServicePlan[]> {
+    return this.listAll('/v3/service_plans', t.servicePlan, { service_offering_guids: query.offeringGuids?.join(','), names: query.names?.join(','), guids: query.guids?.join(','), order_by: 'name' });
+  }
+  serviceInstances(spaceGuid: string, names?: string[]): Promise<t.ServiceInstance[]> {
+    return this.listAll('/v3/service_instances', t.serviceInstance, { space_guids: spaceGuid, names: names?.join(','), order_by: 'name' });
+  }
+  serviceInstance(guid: string): Promise<t.ServiceInstance> {
+    return this.call('GET', `/v3/service_instances/${guid}`, t.serviceInstance);
+  }
+  createServiceInstance(
+    body:
+      | { type: 'managed'; name: string; spaceGuid: string; planGuid: string; parameters?: Record<string, unknown>; tags?: string[] }
+      | { type: 'user-provided'; name: string; spaceGuid: string; credentials?: Record<string, unknown>; syslogDrainUrl?: string; tags?: string[] },
+  ): Promise<t.ServiceInstance> {
+    const relationships = { space: { data: { guid: body.spaceGuid } }, ...(body.type === 'managed' ? { service_plan: { data: { guid: body.planGuid } } } : {}) };
+    const rest =
+      body.type === 'managed'
+        ? { ...(body.parameters ? { parameters: body.parameters } : {}) }
+        : { ...(body.credentials ? { credentials: body.credentials } : {}), ...(body.syslogDrainUrl ? { syslog_drain_url: body.syslogDrainUrl } : {}) };
+    return this.call('POST', '/v3/service_instances', t.serviceInstance, { body: { type: body.type, name: body.name, relationships, ...rest, ...(body.tags ? { tags: body.tags } : {}) } });
+  }
+  deleteServiceInstance(guid: string): Promise<void> {
+    return this.call('DELETE', `/v3/service_instances/${guid}`, null);
+  }
+  serviceBindings(query: { instanceGuids?: string[]; appGuids?: string[]; type?: 'app' | 'key'; names?: string[] }): Promise<t.ServiceBinding[]> {
+    return this.listAll('/v3/service_credential_bindings', t.serviceBinding, {
+      service_instance_guids: query.instanceGuids?.join(','),
+      app_guids: query.appGuids?.join(','),
+      type: query.type,
+      names: query.names?.join(','),
+    });
+  }
+  createServiceBinding(
+    body: { type: 'app'; instanceGuid: string; appGuid: string; parameters?: Record<string, unknown> } | { type: 'key'; instanceGuid: string; name: string; parameters?: Record<string, unknown> },
+  ): Promise<t.ServiceBinding> {
+    const relationships = { service_instance: { data: { guid: body.instanceGuid } }, ...(body.type === 'app' ? { app: { data: { guid: body.appGuid } } } : {}) };
+    return this.call('POST', '/v3/service_credential_bindings', t.serviceBinding, {
+      body: { type: body.type, ...(body.type === 'key' ? { name: body.name } : {}), relationships, ...(body.parameters ? { parameters: body.parameters } : {}) },
+    });
+  }
+  async serviceBindingCredentials(guid: string): Promise<Record<string, unknown>> {
+    return (await this.call('GET', `/v3/service_credential_bindings/${guid}/details`, t.bindingDetails)).credentials;
+  }
+  deleteServiceBinding(guid: string): Promise<void> {
+    return this.call('DELETE', `/v3/service_credential_bindings/${guid}`, null);
+  }
+
   // ---- processes --------------------------------------------------------------------------
 
   processes(appGuids: string[]): Promise<t.Process[]> {

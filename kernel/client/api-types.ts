@@ -202,3 +202,54 @@ export function list<T extends z.ZodTypeAny>(item: T) {
     resources: z.array(item),
   });
 }
+
+// ---- services ---------------------------------------------------------------------------
+
+const lastOperation = z.object({ type: z.string(), state: z.string(), description: z.string().nullable().optional() }).passthrough();
+
+export const serviceBroker = z.object({ guid: z.string(), name: z.string(), url: z.string(), source: z.string().optional() }).passthrough();
+export type ServiceBroker = z.infer<typeof serviceBroker>;
+
+export const serviceOffering = z
+  .object({
+    guid: z.string(),
+    name: z.string(),
+    description: z.string(),
+    tags: z.array(z.string()).default([]),
+    service_broker_name: z.string().nullable().optional(),
+    broker_catalog: z.object({ features: z.object({ bindable: z.boolean() }).passthrough() }).passthrough(),
+    relationships: z.object({ service_broker: rel }).passthrough(),
+  })
+  .passthrough();
+export type ServiceOffering = z.infer<typeof serviceOffering>;
+
+export const servicePlan = z
+  .object({ guid: z.string(), name: z.string(), description: z.string(), free: z.boolean(), relationships: z.object({ service_offering: rel }).passthrough() })
+  .passthrough();
+export type ServicePlan = z.infer<typeof servicePlan>;
+
+export const serviceInstance = z
+  .object({
+    guid: z.string(),
+    name: z.string(),
+    type: z.enum(['managed', 'user-provided']),
+    tags: z.array(z.string()).default([]),
+    last_operation: lastOperation,
+    dashboard_url: z.string().nullable().optional(),
+    relationships: z.object({ space: rel, service_plan: rel.optional() }).passthrough(),
+  })
+  .passthrough();
+export type ServiceInstance = z.infer<typeof serviceInstance>;
+
+export const serviceBinding = z
+  .object({
+    guid: z.string(),
+    type: z.enum(['app', 'key']),
+    name: z.string().nullable(),
+    last_operation: lastOperation.optional(),
+    relationships: z.object({ service_instance: rel, app: rel.optional() }).passthrough(),
+  })
+  .passthrough();
+export type ServiceBinding = z.infer<typeof serviceBinding>;
+
+export const bindingDetails = z.object({ credentials: z.record(z.unknown()) }).passthrough();

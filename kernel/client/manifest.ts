@@ -10,6 +10,12 @@ import { parseSizeMb } from './size.ts';
 
 export type HealthCheckType = 'port' | 'http' | 'process';
 
+/** A service instance a push binds, with the binding's parameters for the broker. */
+export interface ServiceRef {
+  name: string;
+  parameters?: Record<string, unknown>;
+}
+
 /** One app as a push wants it: from the manifest, then overridden by flags. */
 export interface AppSpec {
   name: string;
@@ -27,7 +33,8 @@ export interface AppSpec {
   routes?: string[];
   noRoute?: boolean;
   randomRoute?: boolean;
-  services?: string[];
+  /** Service instances of the space to bind at push (manifest `services:`). */
+  services?: ServiceRef[];
   healthCheckType?: HealthCheckType;
   healthCheckEndpoint?: string;
   timeoutS?: number;
@@ -141,7 +148,7 @@ export function parseManifest(text: string, file: string): Manifest {
       if (a.routes !== undefined) spec.routes = a.routes.map((r) => r.route);
       if (a['no-route'] !== undefined) spec.noRoute = a['no-route'];
       if (a['random-route'] !== undefined) spec.randomRoute = a['random-route'];
-      if (a.services !== undefined) spec.services = a.services.map((s) => (typeof s === 'string' ? s : s.name));
+      if (a.services !== undefined) spec.services = a.services.map((s) => (typeof s === 'string' ? { name: s } : { name: s.name, ...(s.parameters ? { parameters: s.parameters } : {}) }));
       const hc = a['health-check-type'];
       if (hc !== undefined) spec.healthCheckType = hc === 'none' ? 'process' : hc;
       if (a['health-check-http-endpoint'] !== undefined) spec.healthCheckEndpoint = a['health-check-http-endpoint'];

@@ -10,6 +10,7 @@ import { orgCommands } from './commands/orgs.ts';
 import { pushCommands } from './commands/push.ts';
 import { quotaCommands } from './commands/quotas.ts';
 import { routeCommands } from './commands/routes.ts';
+import { serviceCommands } from './commands/services.ts';
 
 export { CloudControllerClient, type Tokens } from './api-client.ts';
 export { ClientError, ClientUsageError, ApiRequestError } from './errors.ts';
@@ -17,5 +18,5 @@ export { ConfigStore, ingotHome } from './config-store.ts';
 
 /** Adds every app command to the CLI. */
 export function registerAppCommands(y: Argv): Argv {
-  return [authCommands, orgCommands, quotaCommands, pushCommands, appCommands, logCommands, envCommands, eventCommands, routeCommands].reduce((acc, add) => add(acc), y);
+  return [authCommands, orgCommands, quotaCommands, pushCommands, appCommands, logCommands, envCommands, eventCommands, routeCommands, serviceCommands].reduce((acc, add) => add(acc), y);
 }

@@ -26,6 +26,8 @@ export class PushRenderer {
         return this.line(`${e.created ? 'Creating' : 'Updating'} app ${e.name} in space ${e.space}`);
       case 'route':
         return this.line(`Mapping route ${e.url}${e.created ? '' : ' (existing)'}`);
+      case 'service':
+        return this.line(`Binding service instance ${e.name}${e.created ? '' : ' (already bound)'}`);
       case 'files': {
         const ignored = e.ignored ? `, ${e.ignored} ignored` : '';
         return this.line(

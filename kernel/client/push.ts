@@ -5,7 +5,7 @@
 // The order follows API.md "Pushing an app".
 import { randomBytes } from 'node:crypto';
 import type { CloudControllerClient, LogStream } from './api-client.ts';
-import type { App, Build, LogLine, Process, Route } from './api-types.ts';
+import type { App, Build, LogLine, Process, Route, ServiceInstance } from './api-types.ts';
 import { ApiRequestError, ClientError, step } from './errors.ts';
 import { crashBaseline, waitForInstances, type InstanceCounts } from './instances.ts';
 import type { AppSpec } from './manifest.ts';
@@ -16,6 +16,7 @@ import { appSummary, type AppSummary } from './summary.ts';
 export type PushEvent =
   | { type: 'app'; name: string; created: boolean; space: string }
   | { type: 'route'; url: string; created: boolean }
+  | { type: 'service'; name: string; created: boolean }
   | { type: 'files'; files: number; bytes: number; ignored: number; matchedFiles: number; matchedBytes: number }
   | { type: 'uploaded'; files: number; bytes: number }
   | { type: 'staging'; build: string }
@@ -42,9 +43,8 @@ export const DEFAULT_STAGING_TIMEOUT_S = 900;
 
 export async function push(s: SpaceSession, spec: AppSpec, opts: PushOptions, emit: Emit): Promise<AppSummary> {
   const { client } = s;
-  if (spec.services?.length) {
-    throw new ClientError('usage', `${spec.name}: services (${spec.services.join(', ')}) cannot be bound yet: this platform offers no services so far; remove them from the manifest`);
-  }
+  // Every service instance the manifest names must exist before anything is created.
+  const instances = await findInstances(s, spec);
   const path = spec.path ?? process.cwd();
   const bits = await fingerprint(path);
   if (bits.entries.length === 0) throw new ClientError('bad_path', `${path} holds no files to push (after .cfignore)`);
@@ -72,8 +72,9 @@ export async function push(s: SpaceSession, spec: AppSpec, opts: PushOptions, em
   }
   proc = await updateProcess(client, theApp, proc, spec);
 
-  // ---- routes
+  // ---- routes, and the service bindings (before staging, so both see them)
   await mapRoutes(s, theApp, spec, emit);
+  await bindServices(s, theApp, spec, instances, emit);
 
   // ---- bits
   const described = describeResources(bits);
@@ -141,6 +142,37 @@ function scaleChange(proc: Process, spec: AppSpec): { instances?: number; memory
   if (spec.memoryMb !== undefined && spec.memoryMb !== proc.memory_in_mb) change.memory_in_mb = spec.memoryMb;
   if (spec.diskMb !== undefined && spec.diskMb !== proc.disk_in_mb) change.disk_in_mb = spec.diskMb;
   return Object.keys(change).length > 0 ? change : undefined;
+}
+
+// ---- services ---------------------------------------------------------------------------
+
+/** The space's instances the spec names, or a one-line error listing those missing. */
+async function findInstances(s: SpaceSession, spec: AppSpec): Promise<ServiceInstance[]> {
+  const names = [...new Set((spec.services ?? []).map((r) => r.name))];
+  if (names.length === 0) return [];
+  const found = await step(`Finding the service instances of ${spec.name}`, () => s.client.serviceInstances(s.space.guid, names));
+  const missing = names.filter((n) => !found.some((i) => i.name === n));
+  if (missing.length > 0) {
+    throw new ClientError('not_found', `${spec.name}: service instance${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found in space ${s.organization.name}/${s.space.name}; create ${missing.length > 1 ? 'them' : 'it'} first (ingot create-service)`);
+  }
+  return found;
+}
+
+/** Binds each named instance the app is not bound to yet. */
+async function bindServices(s: SpaceSession, app: App, spec: AppSpec, instances: ServiceInstance[], emit: Emit): Promise<void> {
+  if (instances.length === 0) return;
+  const bound = new Set((await s.client.serviceBindings({ appGuids: [app.guid], type: 'app' })).map((b) => b.relationships.service_instance.data?.guid));
+  for (const ref of spec.services ?? []) {
+    const instance = instances.find((i) => i.name === ref.name)!;
+    const already = bound.has(instance.guid);
+    if (!already) {
+      await step(`Binding service instance ${instance.name} to ${app.name}`, () =>
+        s.client.createServiceBinding({ type: 'app', instanceGuid: instance.guid, appGuid: app.guid, ...(ref.parameters ? { parameters: ref.parameters } : {}) }),
+      );
+      bound.add(instance.guid);
+    }
+    emit({ type: 'service', name: instance.name, created: !already });
+  }
 }
 
 // ---- routes -----------------------------------------------------------------------------

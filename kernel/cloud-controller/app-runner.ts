@@ -16,6 +16,7 @@ import { decideStart, decideStop, type DesiredApp } from './hm-requests.ts';
 import { KeyedLock } from './locks.ts';
 import { appUris, loadRunnable, webProcess } from './lookups.ts';
 import type { Placer, Runnable } from './placement.ts';
+import type { CredentialBox } from './services/credential-box.ts';
 import { quotaGuard, type QuotaGuard } from './quota-guard.ts';
 import { contribution, delta, NO_USAGE } from './quotas.ts';
 import { planProcessChange, rollingOrder } from './scaling.ts';
@@ -29,6 +30,8 @@ export interface RunnerDeps {
   signer: UrlSigner;
   config: CcConfig;
   log: Logger;
+  /** Opens bindings' credentials for the start messages. */
+  box: CredentialBox;
 }
 
 interface Rollout {
@@ -64,7 +67,7 @@ export class AppRunner {
     return this.lock.run(appGuid, async () => {
       const app = await this.mustGetApp(appGuid);
       if (app.state === 'STARTED') return app;
-      const runnable = await loadRunnable(this.d.store, app);
+      const runnable = await loadRunnable(this.d.store, app, this.d.box);
       if (!runnable) throw errors.noDroplet();
       const started = await this.quotas.guard(app.space_guid, contribution({ ...runnable.process, started: true }), async () =>
         (await this.d.store.apps.update(app.guid, { state: 'STARTED', version: randomUUID() }))!,
@@ -99,7 +102,7 @@ export class AppRunner {
     return this.lock.run(appGuid, async () => {
       const app = await this.mustGetApp(appGuid);
       if (this.rollouts.has(appGuid)) throw errors.conflict('A rolling restart of this app is in progress');
-      const runnable = await loadRunnable(this.d.store, app);
+      const runnable = await loadRunnable(this.d.store, app, this.d.box);
       if (!runnable) throw errors.noDroplet();
       if (strategy === 'rolling' && app.state === 'STARTED') {
         const next = (await this.d.store.apps.update(app.guid, { version: randomUUID() }))!;
@@ -138,13 +141,13 @@ export class AppRunner {
       if (plan.kind === 'scale') {
         if (plan.plan.stop.length) this.d.bus.publish(subjects.deaStop, { app_id: appGuid, indices: plan.plan.stop });
         if (plan.plan.start.length) {
-          const runnable = await loadRunnable(this.d.store, app);
+          const runnable = await loadRunnable(this.d.store, app, this.d.box);
           if (runnable) this.placeAll(runnable, plan.plan.start);
         }
         return updated;
       }
       // New limits: the instances are replaced under a new version.
-      const runnable = await loadRunnable(this.d.store, app);
+      const runnable = await loadRunnable(this.d.store, app, this.d.box);
       this.d.bus.publish(subjects.deaStop, { app_id: appGuid });
       const next = (await this.d.store.apps.update(appGuid, { version: randomUUID() }))!;
       this.changed(appGuid);
@@ -179,7 +182,7 @@ export class AppRunner {
     if (req.op === 'START') {
       const decision = decideStart(desired, req);
       if (!decision.act) return this.refused(req, decision.reason);
-      const runnable = app && (await loadRunnable(this.d.store, app));
+      const runnable = app && (await loadRunnable(this.d.store, app, this.d.box));
       if (!runnable) return this.refused(req, 'the app cannot run (no staged droplet)');
       this.agreed(req, decision);
       this.placeAll(runnable, decision.indices ?? []);

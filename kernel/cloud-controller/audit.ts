@@ -41,6 +41,16 @@ export const AUDIT = {
   spaceDelete: 'audit.space.delete-request',
   orgCreate: 'audit.organization.create',
   orgDelete: 'audit.organization.delete-request',
+  serviceBrokerCreate: 'audit.service_broker.create',
+  serviceBrokerUpdate: 'audit.service_broker.update',
+  serviceBrokerDelete: 'audit.service_broker.delete',
+  serviceInstanceCreate: 'audit.service_instance.create',
+  serviceInstanceUpdate: 'audit.service_instance.update',
+  serviceInstanceDelete: 'audit.service_instance.delete',
+  serviceBindingCreate: 'audit.service_binding.create',
+  serviceBindingDelete: 'audit.service_binding.delete',
+  serviceKeyCreate: 'audit.service_key.create',
+  serviceKeyDelete: 'audit.service_key.delete',
 } as const;
 
 export type AuditType = (typeof AUDIT)[keyof typeof AUDIT];

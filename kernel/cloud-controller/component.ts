@@ -22,6 +22,9 @@ import { registerProcesses } from './api/processes.ts';
 import { registerQuotas } from './api/quotas.ts';
 import { registerRoot } from './api/root.ts';
 import { registerRoutes } from './api/routes.ts';
+import { registerServices } from './api/services.ts';
+import { registerServiceBindings } from './api/services-bindings.ts';
+import { registerServiceInstances } from './api/services-instances.ts';
 import { registerUsers } from './api/users.ts';
 import { AppRunner } from './app-runner.ts';
 import { UrlSigner, urlSigningKey } from './auth/signed-urls.ts';
@@ -35,9 +38,13 @@ import { recordCrash } from './app-events.ts';
 import { LogStore } from './logs.ts';
 import { Placer } from './placement.ts';
 import { RouteRegistrar } from './route-registrar.ts';
+import { BrokerRegistry } from './services/brokers.ts';
+import { credentialBox } from './services/credential-box.ts';
+import { ServiceOperations } from './services/operations.ts';
 import { Stager } from './staging.ts';
 
-const HM_QUEUE = 'cloudcontrollers';
+/** The queue group of controllers sharing a database: one of them handles each HM request and gateway announce. */
+const CC_QUEUE = 'cloudcontrollers';
 
 export default defineComponent({
   type: 'cloud-controller',
@@ -63,20 +70,44 @@ export default defineComponent({
     const tokens = new TokenIssuer(config.jwt.secret, config.token_ttl_s, config.refresh_token_ttl_s);
     const logs = new LogStore(config.recent_log_lines);
     const placer = new Placer(bus, { discoverTimeoutMs: config.placement.discover_timeout_ms, attempts: config.placement.attempts }, log);
-    const runner = new AppRunner({ store, bus, placer, signer, config, log });
+    const box = credentialBox(config.jwt.secret);
+    const runner = new AppRunner({ store, bus, placer, signer, config, log, box });
+    const brokers = new BrokerRegistry({ store, config, log });
+    const operations = new ServiceOperations({ store, config, log, brokers });
+    const resumed = await operations.resume();
+    if (resumed > 0) log.info({ instances: resumed }, 'polling service operations left in progress');
     const stager = new Stager({ store, bus, signer, config, log, apiLog: (a, l, s) => runner.apiLog(a, l, s) });
     const failed = await stager.failInterrupted();
     if (failed > 0) log.warn({ builds: failed }, 'builds interrupted by a restart marked FAILED');
 
-    deps = { config, store, blobs, bus, log, tokens, signer, runner, stager, logs, domains: boot.domains, defaultSpaceGuid: boot.defaultSpaceGuid };
-    for (const register of [registerRoot, registerAuth, registerUsers, registerOrganizations, registerApps, registerPackages, registerBuilds, registerProcesses, registerRoutes, registerQuotas, registerAuditEvents, registerLogs, registerBulk, registerInternal]) {
+    deps = { config, store, blobs, bus, log, tokens, signer, runner, stager, logs, domains: boot.domains, defaultSpaceGuid: boot.defaultSpaceGuid, services: { brokers, operations, box } };
+    for (const register of [
+      registerRoot,
+      registerAuth,
+      registerUsers,
+      registerOrganizations,
+      registerApps,
+      registerPackages,
+      registerBuilds,
+      registerProcesses,
+      registerRoutes,
+      registerQuotas,
+      registerAuditEvents,
+      registerServices,
+      registerServiceInstances,
+      registerServiceBindings,
+      registerLogs,
+      registerBulk,
+      registerInternal,
+    ]) {
       register(server, deps);
     }
 
     const unsubscribe = [
       bus.subscribe(subjects.logs, (line) => logs.add(line)),
-      bus.subscribe(subjects.hmRequests, (req) => runner.handleHmRequest(req), { queue: HM_QUEUE }),
+      bus.subscribe(subjects.hmRequests, (req) => runner.handleHmRequest(req), { queue: CC_QUEUE }),
       bus.subscribe(subjects.dropletExited, (msg) => recordCrash(store, msg)),
+      bus.subscribe(subjects.serviceGatewayAnnounce, (msg) => brokers.announced(msg), { queue: CC_QUEUE }),
     ];
 
     const registrar = new RouteRegistrar(
@@ -117,6 +148,7 @@ export default defineComponent({
         for (const u of unsubscribe) u();
         registrar.stop();
         runner.cancelAll();
+        await operations.stop();
         await server.close();
         await store.close();
       },

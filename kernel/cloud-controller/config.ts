@@ -8,6 +8,7 @@ const domainName = z
   .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'expected a lower-case DNS name such as example.com');
 const credential = z.object({ user: z.string().min(1), password: z.string().min(8, 'expected at least 8 characters') }).strict();
 const mb = z.number().int().positive();
+const brokerCredential = z.object({ username: z.string().min(1), password: z.string().min(1) }).strict();
 
 const DB_URL_FORMS = 'sqlite:///absolute/path.db, sqlite::memory: or postgres://user:password@host:port/database';
 
@@ -108,6 +109,26 @@ export const ccConfig = componentConfig({
   router_register_interval_s: z.number().positive().default(20),
   /** Recent log lines kept per app, in memory. */
   recent_log_lines: z.number().int().positive().default(1000),
+  /**
+   * Service brokers. A gateway announces only `{name, label, url}` on services.gateway.announce
+   * (never a secret): its Basic credential is `credentials.<name>`, else `credentials.<label>`,
+   * else `default_credentials`; an announced gateway with none is logged and ignored.
+   */
+  service_brokers: z
+    .object({
+      credentials: z.record(z.string().min(1), brokerCredential).default({}),
+      default_credentials: brokerCredential.optional(),
+      /** An announced broker's catalog is fetched again when the last fetch is older than this. */
+      catalog_refresh_s: z.number().positive().default(60),
+      /** How often an asynchronous operation's last_operation is polled. */
+      poll_interval_s: z.number().positive().default(2),
+      /** An asynchronous operation still in progress after this long is marked failed. */
+      operation_timeout_s: z.number().positive().default(3600),
+      /** Bound on one request to a broker. */
+      request_timeout_s: z.number().positive().default(60),
+    })
+    .strict()
+    .default({}),
 });
 
 export type CcConfig = z.output<typeof ccConfig>;

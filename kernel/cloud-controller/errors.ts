@@ -50,5 +50,7 @@ export const errors = {
   /** A quota refused a change (quotas.ts): CF's error name ends the detail. */
   quotaExceeded: (r: { cfName: string; message: string }) => new ApiError(422, 10008, 'CF-UnprocessableEntity', `${r.message} (${r.cfName})`),
   noDroplet: () => new ApiError(422, 10008, 'CF-UnprocessableEntity', 'Assign a droplet before starting this app.'),
+  /** A service broker could not be reached or answered wrongly (its refusals of a request are 422s). */
+  brokerBadResponse: (detail: string) => new ApiError(502, 10001, 'CF-ServiceBrokerBadResponse', detail),
   serviceUnavailable: (detail: string) => new ApiError(503, 10015, 'CF-ServiceUnavailable', detail),
 };

@@ -2,6 +2,8 @@
 import type { AppRecord, ProcessRecord, RouteRecord, Store } from './db/mod.ts';
 import type { Runnable } from './placement.ts';
 import { routeUri } from './route-names.ts';
+import type { CredentialBox } from './services/credential-box.ts';
+import { appServices } from './services/vcap.ts';
 
 export const WEB = 'web';
 
@@ -21,10 +23,15 @@ export async function routesToUris(store: Store, routes: RouteRecord[]): Promise
   return routes.map((r) => routeUri(r.host, domains.get(r.domain_guid) ?? '', r.path)).sort();
 }
 
-/** The app with its web process, current droplet (staged) and URIs; undefined if it cannot run. */
-export async function loadRunnable(store: Store, app: AppRecord): Promise<Runnable | undefined> {
+/** The app with its web process, current droplet (staged), URIs and bound services; undefined if it cannot run. */
+export async function loadRunnable(store: Store, app: AppRecord, box: CredentialBox): Promise<Runnable | undefined> {
   if (!app.droplet_guid) return undefined;
-  const [process, droplet, uris] = await Promise.all([webProcess(store, app.guid), store.droplets.get(app.droplet_guid), appUris(store, app.guid)]);
+  const [process, droplet, uris, services] = await Promise.all([
+    webProcess(store, app.guid),
+    store.droplets.get(app.droplet_guid),
+    appUris(store, app.guid),
+    appServices(store, box, app.guid),
+  ]);
   if (!process || !droplet || droplet.state !== 'STAGED' || !droplet.sha256) return undefined;
-  return { app, process, droplet: { ...droplet, sha256: droplet.sha256 }, uris };
+  return { app, process, droplet: { ...droplet, sha256: droplet.sha256 }, uris, services };
 }

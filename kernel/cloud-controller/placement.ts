@@ -4,7 +4,7 @@
 // repeat exactly these steps. The start message itself is built by a pure function.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { replies, subjects, type Bus, type DeaDiscover, type DeaStart } from '../bus/mod.ts';
+import { replies, subjects, type Bus, type DeaDiscover, type DeaStart, type ServiceCredentials } from '../bus/mod.ts';
 import type { AppRecord, DropletRecord, ProcessRecord } from './db/mod.ts';
 
 /** Everything a DEA needs to run an app's web process. */
@@ -14,6 +14,8 @@ export interface Runnable {
   droplet: DropletRecord & { sha256: string };
   /** host.domain/path of every mapped route. */
   uris: string[];
+  /** The app's bindings as of this start (services/vcap.ts). */
+  services: ServiceCredentials[];
 }
 
 export function discoverMessage(r: Runnable): DeaDiscover {
@@ -39,7 +41,7 @@ export function startMessage(r: Runnable, at: { index: number; version: string; 
     uris: r.uris,
     limits: { memory_mb: r.process.memory_in_mb, disk_mb: r.process.disk_in_mb },
     env: { ...r.app.environment_variables },
-    services: [],
+    services: r.services,
     health_check: {
       type: r.process.health_check_type,
       ...(r.process.health_check_endpoint ? { endpoint: r.process.health_check_endpoint } : {}),

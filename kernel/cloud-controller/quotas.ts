@@ -1,5 +1,6 @@
 // Quotas, as pure functions: what a space and an org use (CF counts only STARTED apps toward
-// memory and instances: memory × instances of each process; every route counts), and whether
+// memory and instances: memory × instances of each process; every route and every service
+// instance, managed or user-provided, counts), and whether
 // a proposed change fits the space's quota and its org's. A change is checked only on what
 // it adds: scaling down or stopping is always allowed, even past a limit lowered meanwhile.
 // The refusal names the quota and both numbers, and carries Cloud Foundry's error name.
@@ -9,6 +10,8 @@ export interface Usage {
   memory_in_mb: number;
   instances: number;
   routes: number;
+  /** Service instances; absent where a change or a count does not concern them. */
+  service_instances?: number;
 }
 
 export const NO_USAGE: Usage = { memory_in_mb: 0, instances: 0, routes: 0 };
@@ -20,12 +23,13 @@ export interface CountedProcess {
   memory_in_mb: number;
 }
 
-export function usageOf(processes: readonly CountedProcess[], routes: number): Usage {
+export function usageOf(processes: readonly CountedProcess[], routes: number, serviceInstances?: number): Usage {
   const started = processes.filter((p) => p.started);
   return {
     memory_in_mb: started.reduce((sum, p) => sum + p.memory_in_mb * p.instances, 0),
     instances: started.reduce((sum, p) => sum + p.instances, 0),
     routes,
+    ...(serviceInstances !== undefined ? { service_instances: serviceInstances } : {}),
   };
 }
 
@@ -58,6 +62,9 @@ export interface QuotaRefusal {
 
 type Resource = keyof Usage;
 
+/** What a change adds of one resource (0 when it does not name it). */
+export const adds = (u: Usage, r: Resource): number => u[r] ?? 0;
+
 const RESOURCES: ReadonlyArray<{ resource: Resource; limit: keyof QuotaLimits; label: string; unit: (n: number) => string; cf: Record<QuotaScope, string> }> = [
   { resource: 'memory_in_mb', limit: 'total_memory_in_mb', label: 'memory', unit: (n) => `${n} MB`, cf: { space: 'SpaceQuotaMemoryLimitExceeded', organization: 'AppMemoryQuotaExceeded' } },
   {
@@ -68,20 +75,27 @@ const RESOURCES: ReadonlyArray<{ resource: Resource; limit: keyof QuotaLimits; l
     cf: { space: 'SpaceQuotaInstanceLimitExceeded', organization: 'QuotaInstanceLimitExceeded' },
   },
   { resource: 'routes', limit: 'total_routes', label: 'route', unit: (n) => `${n} route${n === 1 ? '' : 's'}`, cf: { space: 'SpaceQuotaTotalRoutesExceeded', organization: 'OrgQuotaTotalRoutesExceeded' } },
+  {
+    resource: 'service_instances',
+    limit: 'total_service_instances',
+    label: 'service instance',
+    unit: (n) => `${n} service instance${n === 1 ? '' : 's'}`,
+    cf: { space: 'ServiceInstanceSpaceQuotaExceeded', organization: 'ServiceInstanceQuotaExceeded' },
+  },
 ];
 
 /**
  * Whether adding `change` to each scope's usage keeps it within its quota: undefined when it
  * does, else the first refusal — the space's quota before the org's, memory before instances
- * before routes. A resource the change does not increase is never refused.
+ * before routes before service instances. A resource the change does not increase is never refused.
  */
 export function checkQuotas(quotas: readonly AppliedQuota[], change: Usage): QuotaRefusal | undefined {
   const ordered = [...quotas].sort((a, b) => (a.scope === b.scope ? 0 : a.scope === 'space' ? -1 : 1));
   for (const q of ordered) {
     for (const r of RESOURCES) {
       const limit = q.limits[r.limit];
-      if (limit === null || change[r.resource] <= 0) continue;
-      const would = q.usage[r.resource] + change[r.resource];
+      if (limit === null || adds(change, r.resource) <= 0) continue;
+      const would = adds(q.usage, r.resource) + adds(change, r.resource);
       if (would > limit) {
         return {
           cfName: r.cf[q.scope],

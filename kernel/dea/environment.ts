@@ -2,7 +2,7 @@
 // libraries such as `cfenv` read it unchanged: PORT, VCAP_APP_*, VCAP_APPLICATION,
 // VCAP_SERVICES, MEMORY_LIMIT, HOME, TMPDIR, and the app's own variables. The platform's
 // names win over the app's: an app that set PORT itself would be unreachable by its routes.
-import type { DeaStart } from '../bus/mod.ts';
+import { vcapServices, type DeaStart } from '../bus/mod.ts';
 
 export interface InstancePlacement {
   instanceId: string;
@@ -56,11 +56,3 @@ export function instanceEnvironment(start: DeaStart, at: InstancePlacement): Rec
   };
 }
 
-/** VCAP_SERVICES: label → [{name, label, tags, plan, credentials}]. */
-export function vcapServices(services: DeaStart['services']): Record<string, unknown[]> {
-  const out: Record<string, unknown[]> = {};
-  for (const s of services) {
-    (out[s.label] ??= []).push({ name: s.name, label: s.label, tags: s.tags ?? [], plan: s.plan ?? 'default', credentials: s.credentials });
-  }
-  return out;
-}

@@ -87,14 +87,16 @@ export interface RunningGateway {
   broker: BrokerUnderTest;
 }
 
+/** A Redis gateway on loopback that announces the URL it listens on (so a controller reaches it). */
 export async function startGateway(nats: NatsServer, name: string): Promise<RunningGateway> {
   const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
   const configFile = writeConfig(`gateway-${name}`, {
     nats: nats.componentConfig,
     label: 'redis',
     name: `redis-${name}`,
     base_dir: join(scratchDir(`gateway-${name}-state`), 'state'),
-    broker: { host: '127.0.0.1', port, ...BROKER },
+    broker: { host: '127.0.0.1', port, url, ...BROKER },
     announce_interval_s: 1,
     node_timeout_s: 20,
     service: { id: SERVICE_ID, description: 'Redis, one server per instance', tags: ['redis', 'key-value'] },
@@ -105,7 +107,7 @@ export async function startGateway(nats: NatsServer, name: string): Promise<Runn
     status: { host: '127.0.0.1', port: 0, ...STATUS },
   });
   const proc = await startComponentProcess('service-gateway', configFile, { readyTimeoutMs: 30_000, statusPassword: STATUS.password });
-  return { proc, broker: { url: `http://127.0.0.1:${port}`, ...BROKER, serviceId: SERVICE_ID, planId: PLAN_ID, asyncPlanId: ASYNC_PLAN_ID } };
+  return { proc, broker: { url, ...BROKER, serviceId: SERVICE_ID, planId: PLAN_ID, asyncPlanId: ASYNC_PLAN_ID } };
 }
 
 export interface RedisCredentials {

@@ -15,6 +15,7 @@ import { APPS_DOMAIN, ApiClient, multipart, startController, zipOf, type Control
 import { Journal, TestStager, testBus } from '../helpers/cc-peers.ts';
 import { eventually } from '../helpers/component-process.ts';
 import { must } from '../helpers/cc-tenants.ts';
+import { TestOsbBroker, THIRD_PARTY } from '../helpers/cc-services.ts';
 import { NatsServer } from '../helpers/nats-server.ts';
 
 interface Ids {
@@ -33,6 +34,11 @@ interface Ids {
   domain: string;
   orgQuota: string;
   spaceQuota: string;
+  broker: string;
+  offering: string;
+  plan: string;
+  instance: string;
+  binding: string;
 }
 
 interface Ctx {
@@ -40,6 +46,7 @@ interface Ctx {
   cc: Controller;
   stager: TestStager;
   bus: Bus;
+  osb: TestOsbBroker;
   alice: ApiClient;
   bob: ApiClient;
   carol: ApiClient;
@@ -111,12 +118,28 @@ test.before(async (t) => {
     201,
     'space quota',
   );
+  // A third-party broker for the marketplace routes; alice's user-provided instance, bound to her app.
+  const osb = await TestOsbBroker.start();
+  const broker = await must(
+    admin.post('/v3/service_brokers', { name: 'tp', url: osb.url, authentication: { type: 'basic', credentials: { username: THIRD_PARTY.user, password: THIRD_PARTY.password } } }),
+    201,
+    'broker',
+  );
+  const offering = (await admin.get(`/v3/service_offerings?service_broker_guids=${broker.guid}`)).body.resources[0];
+  const plan = (await admin.get(`/v3/service_plans?service_offering_guids=${offering.guid}`)).body.resources[0];
+  const instance = await must(alice.post('/v3/service_instances', { type: 'user-provided', name: 'ups', credentials: { password: 's3cret' }, relationships: { space: { data: { guid: space.guid } } } }), 201, 'instance');
+  const binding = await must(
+    alice.post('/v3/service_credential_bindings', { type: 'app', relationships: { service_instance: { data: { guid: instance.guid } }, app: { data: { guid: app.guid } } } }),
+    201,
+    'binding',
+  );
 
   t.context = {
     nats,
     cc,
     stager,
     bus,
+    osb,
     alice,
     bob: users.bob!,
     carol: users.carol!,
@@ -139,6 +162,11 @@ test.before(async (t) => {
       domain,
       orgQuota: orgQuota.guid,
       spaceQuota: spaceQuota.guid,
+      broker: broker.guid,
+      offering: offering.guid,
+      plan: plan.guid,
+      instance: instance.guid,
+      binding: binding.guid,
     },
   };
 });
@@ -147,6 +175,7 @@ test.after.always(async (t) => {
   await t.context.cc?.kill();
   await t.context.stager?.close();
   await t.context.bus?.close();
+  await t.context.osb?.close();
   await t.context.nats?.stop();
 });
 
@@ -294,6 +323,33 @@ const CASES: Record<string, Case> = {
   // audit events: readable where they happened (org-level ones by the org's managers)
   'GET /v3/audit_events': { path: () => '/v3/audit_events', ...GLOBAL },
   'GET /v3/audit_events/:guid': { path: (i) => `/v3/audit_events/${i.event}`, ...READ },
+  // the marketplace: brokers are the admins'; offerings and plans everyone's (no plan visibility)
+  'GET /v3/service_brokers': { path: () => '/v3/service_brokers', ...ADMIN_ONLY },
+  'POST /v3/service_brokers': { path: () => '/v3/service_brokers', body: { name: 'mine', url: 'http://127.0.0.1:1', authentication: { type: 'basic', credentials: { username: 'u', password: 'p' } } }, ...ADMIN_ONLY },
+  'GET /v3/service_brokers/:guid': { path: (i) => `/v3/service_brokers/${i.broker}`, ...ADMIN_ONLY },
+  'PATCH /v3/service_brokers/:guid': { path: (i) => `/v3/service_brokers/${i.broker}`, body: { name: 'stolen' }, ...ADMIN_ONLY },
+  'DELETE /v3/service_brokers/:guid': { path: (i) => `/v3/service_brokers/${i.broker}`, ...ADMIN_ONLY },
+  'GET /v3/service_offerings': { path: () => '/v3/service_offerings', ...GLOBAL },
+  'GET /v3/service_offerings/:guid': { path: (i) => `/v3/service_offerings/${i.offering}`, ...GLOBAL },
+  'GET /v3/service_plans': { path: () => '/v3/service_plans', ...GLOBAL },
+  'GET /v3/service_plans/:guid': { path: (i) => `/v3/service_plans/${i.plan}`, ...GLOBAL },
+  // service instances and bindings live in a space; credentials are for its developers
+  'GET /v3/service_instances': { path: () => '/v3/service_instances', ...GLOBAL },
+  'POST /v3/service_instances': { path: () => '/v3/service_instances', body: (c: Ctx) => ({ type: 'user-provided', name: 'intruder', relationships: { space: { data: { guid: c.ids.space } } } }), bob: 422, carol: 403 },
+  'GET /v3/service_instances/:guid': { path: (i) => `/v3/service_instances/${i.instance}`, ...READ },
+  'PATCH /v3/service_instances/:guid': { path: (i) => `/v3/service_instances/${i.instance}`, body: { name: 'stolen' }, ...WRITE },
+  'DELETE /v3/service_instances/:guid': { path: (i) => `/v3/service_instances/${i.instance}`, ...WRITE },
+  'GET /v3/service_instances/:guid/credentials': { path: (i) => `/v3/service_instances/${i.instance}/credentials`, ...WRITE },
+  'GET /v3/service_credential_bindings': { path: () => '/v3/service_credential_bindings', ...GLOBAL },
+  'POST /v3/service_credential_bindings': {
+    path: () => '/v3/service_credential_bindings',
+    body: (c: Ctx) => ({ type: 'key', name: 'stolen', relationships: { service_instance: { data: { guid: c.ids.instance } } } }),
+    bob: 422,
+    carol: 403,
+  },
+  'GET /v3/service_credential_bindings/:guid': { path: (i) => `/v3/service_credential_bindings/${i.binding}`, ...READ },
+  'GET /v3/service_credential_bindings/:guid/details': { path: (i) => `/v3/service_credential_bindings/${i.binding}/details`, ...WRITE },
+  'DELETE /v3/service_credential_bindings/:guid': { path: (i) => `/v3/service_credential_bindings/${i.binding}`, ...WRITE },
 };
 
 async function attempt(c: Ctx, api: ApiClient, method: string, kase: Case): Promise<{ status: number; body: any }> {
@@ -349,7 +405,7 @@ for (const who of ['bob', 'carol'] as const) {
 test.serial("bob's lists show none of alice's things; carol's show them", async (t) => {
   const { bob, carol, ids } = t.context;
   const alices = new Set(Object.values(ids).filter((g) => g !== ids.domain && g !== ids.otherSpace));
-  for (const list of ['apps', 'routes', 'packages', 'processes', 'builds', 'droplets', 'audit_events', 'spaces', 'organizations', 'roles', 'organization_quotas', 'space_quotas']) {
+  for (const list of ['apps', 'routes', 'packages', 'processes', 'builds', 'droplets', 'audit_events', 'spaces', 'organizations', 'roles', 'organization_quotas', 'space_quotas', 'service_instances', 'service_credential_bindings']) {
     const res = await bob.get(`/v3/${list}?per_page=5000`);
     t.is(res.status, 200, list);
     const leaked = res.body.resources.filter((r: any) => alices.has(r.guid) || r.relationships?.space?.data?.guid === ids.space || r.relationships?.organization?.data?.guid === ids.org);
@@ -362,7 +418,7 @@ test.serial("bob's lists show none of alice's things; carol's show them", async 
   t.is((await bob.get(`/v3/routes?app_guids=${ids.app}`)).body.pagination.total_results, 0);
   t.true((await bob.get('/v3/spaces')).body.resources.some((s: any) => s.guid === ids.otherSpace), 'bob sees his own space');
 
-  for (const [list, guid] of [['apps', ids.app], ['routes', ids.route], ['packages', ids.pkg], ['builds', ids.build], ['droplets', ids.droplet], ['audit_events', ids.event], ['spaces', ids.space], ['organizations', ids.org], ['roles', ids.role], ['organization_quotas', ids.orgQuota], ['space_quotas', ids.spaceQuota]] as const) {
+  for (const [list, guid] of [['apps', ids.app], ['routes', ids.route], ['packages', ids.pkg], ['builds', ids.build], ['droplets', ids.droplet], ['audit_events', ids.event], ['spaces', ids.space], ['organizations', ids.org], ['roles', ids.role], ['organization_quotas', ids.orgQuota], ['space_quotas', ids.spaceQuota], ['service_instances', ids.instance], ['service_credential_bindings', ids.binding]] as const) {
     t.true((await carol.get(`/v3/${list}?per_page=5000`)).body.resources.some((r: any) => r.guid === guid), `carol's /v3/${list}`);
   }
   t.false((await carol.get('/v3/spaces')).body.resources.some((s: any) => s.guid === ids.otherSpace));

@@ -46,12 +46,13 @@ test('a blob that stops arriving is given up after the stall timeout, naming it'
 });
 
 test('a slow blob that keeps moving arrives whole, longer than the stall timeout', async (t) => {
-  // 10 drips of 16 bytes, 60 ms apart: over half a second, each gap under the 200 ms stall.
-  const s = await server(blob, { dripMs: 60 });
+  // 10 drips of 16 bytes, 200 ms apart: 2 s in all, each gap far under the 1.5 s stall (a busy
+  // machine may stretch a gap, not by a second).
+  const s = await server(blob, { dripMs: 200 });
   try {
     const started = Date.now();
-    t.deepEqual(await new BlobstoreClient(s.url, 200).fetchVerified('b2', sha), blob);
-    t.true(Date.now() - started >= 200);
+    t.deepEqual(await new BlobstoreClient(s.url, 1500).fetchVerified('b2', sha), blob);
+    t.true(Date.now() - started >= 1500);
   } finally {
     await s.close();
   }

@@ -32,7 +32,7 @@ test('node config: every problem at once, each naming its line and key', (t) => 
 
 test('node config: a plan needs its memory limit; the label needs a backend', (t) => {
   t.true(problems(`${nats}label: redis\nplans:\n  default: {max_clients: 5}\ncapacity: 1\nbase_dir: /x\n`).some((l) => l.includes('plans.default.memory_mb: required')));
-  t.deepEqual(problems(good.replace('label: redis', 'label: gateway')), ['node.yml:5 label: expected a service with a node backend (redis)']);
+  t.deepEqual(problems(good.replace('label: redis', 'label: gateway')), ['node.yml:5 label: expected a service with a node backend (redis, rabbitmq, postgresql, mysql)']);
 });
 
 test('capacity: free units and how many of each plan still fit', (t) => {

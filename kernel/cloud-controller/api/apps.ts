@@ -1,7 +1,7 @@
 // /v3/apps: create, read, list (filtered, paged), update, delete; start, stop and restart
 // (all at once, or rolling); the environment; the current droplet.
 import { z } from 'zod';
-import { subjects } from '../../bus/mod.ts';
+import { subjects, vcapServices } from '../../bus/mod.ts';
 import { DbError, type AppRecord } from '../db/mod.ts';
 import { errors } from '../errors.ts';
 import { readJson } from '../http/body.ts';
@@ -14,6 +14,8 @@ import { AUDIT, auditor, redactEnv } from '../audit.ts';
 import { lifecycle, listOf, mergeMetadata, metadata, newGuid, noContent, now, ok, toOne } from './common.ts';
 import type { Deps } from './deps.ts';
 import { scope, type Mode } from './scope.ts';
+import { deleteAppBindings } from './services-bindings.ts';
+import { appServices } from '../services/vcap.ts';
 
 const appName = z.string().min(1).max(255).regex(/^[^\s/][^/]*$/, 'must not begin with whitespace nor contain /');
 const envName = z
@@ -142,6 +144,8 @@ export function registerApps(server: ApiServer, d: Deps): void {
 
   server.route('DELETE', '/v3/apps/:guid', 'user', async (ctx) => {
     const app = await getApp(ctx, 'write');
+    // Its bindings go first, at their brokers: a broker that refuses leaves the app as it was.
+    await deleteAppBindings(d, app.guid);
     await d.runner.remove(app.guid, () =>
       d.store.transaction(async (tx) => {
         // Builds still staging fail quietly: their droplet upload is refused from now on.
@@ -203,7 +207,7 @@ export function registerApps(server: ApiServer, d: Deps): void {
       staging_env_json: {},
       running_env_json: {},
       environment_variables: app.environment_variables,
-      system_env_json: { VCAP_SERVICES: {} },
+      system_env_json: { VCAP_SERVICES: vcapServices(await appServices(d.store, d.services.box, app.guid)) },
       application_env_json: {
         VCAP_APPLICATION: {
           application_id: app.guid,

@@ -9,6 +9,9 @@ import type { CcConfig } from '../config.ts';
 import type { Store } from '../db/mod.ts';
 import type { ApiServer } from '../http/server.ts';
 import type { LogStore } from '../logs.ts';
+import type { BrokerRegistry } from '../services/brokers.ts';
+import type { CredentialBox } from '../services/credential-box.ts';
+import type { ServiceOperations } from '../services/operations.ts';
 import type { Stager } from '../staging.ts';
 
 export interface Deps {
@@ -26,6 +29,8 @@ export interface Deps {
   domains: { system: string; apps: string };
   /** The default space, where apps go when no space is named. */
   defaultSpaceGuid: string;
+  /** Service brokers, what is done at them, and the box bindings' credentials are sealed in. */
+  services: { brokers: BrokerRegistry; operations: ServiceOperations; box: CredentialBox };
 }
 
 export type RegisterRoutes = (server: ApiServer, deps: Deps) => void;

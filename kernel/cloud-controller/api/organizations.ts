@@ -97,8 +97,9 @@ export function registerOrganizations(server: ApiServer, d: Deps): void {
     if (!managesOrg(await s.access(ctx), space.organization_guid)) throw errors.notAuthorized();
     if (space.guid === d.defaultSpaceGuid) throw errors.unprocessable('The default space cannot be deleted.');
     await d.store.transaction(async (tx) => {
-      if ((await tx.apps.count({ space_guid: space.guid })) > 0 || (await tx.routes.count({ space_guid: space.guid })) > 0) {
-        throw errors.unprocessable('Delete the apps and routes of this space first.');
+      const used = await Promise.all([tx.apps.count({ space_guid: space.guid }), tx.routes.count({ space_guid: space.guid }), tx.serviceInstances.count({ space_guid: space.guid })]);
+      if (used.some((n) => n > 0)) {
+        throw errors.unprocessable('Delete the apps, routes and service instances of this space first.');
       }
       await tx.roles.delete({ space_guid: space.guid });
       await tx.spaces.delete({ guid: space.guid });

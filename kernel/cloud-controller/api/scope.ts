@@ -25,6 +25,10 @@ export interface Scope {
   spaceToCreateIn(ctx: RequestContext, guid: string): Promise<SpaceRecord>;
   /** An app named in a body (a package's, a destination's): 422 `invalid` when absent or unreadable, 403 when read-only. */
   appNamed(ctx: RequestContext, guid: string, invalid: string): Promise<AppRecord>;
+  /** A record that lives in a space (service instance, binding): 404 when absent or unreadable, 403 when read-only. */
+  inSpace<R extends { guid: string; space_guid: string }>(ctx: RequestContext, repo: Repo<R>, guid: string, what: string, mode: Mode): Promise<R>;
+  /** Such a record named in a body: 422 `invalid` when absent or unreadable, 403 when read-only. */
+  inSpaceNamed<R extends { guid: string; space_guid: string }>(ctx: RequestContext, repo: Repo<R>, guid: string, invalid: string): Promise<R>;
   /** Spaces a list may show; undefined for every space (admins). */
   spaceWhere(ctx: RequestContext): Promise<string[] | undefined>;
   /** Apps a list may show; undefined for every app (admins). */
@@ -86,6 +90,18 @@ function makeScope(store: Store): Scope {
       return space;
     },
     appNamed: (ctx, guid, invalid) => app(ctx, guid, 'write', () => errors.unprocessable(invalid)),
+    async inSpace(ctx, repo, guid, what, mode) {
+      const record = await repo.get(guid);
+      if (!record) throw errors.notFound(what);
+      await guard(ctx, record.space_guid, mode, () => errors.notFound(what));
+      return record;
+    },
+    async inSpaceNamed(ctx, repo, guid, invalid) {
+      const record = await repo.get(guid);
+      if (!record) throw errors.unprocessable(invalid);
+      await guard(ctx, record.space_guid, 'write', () => errors.unprocessable(invalid));
+      return record;
+    },
     async spaceWhere(ctx) {
       return readableSpaceList(await access(ctx));
     },

@@ -246,6 +246,93 @@ INSERT INTO audit_events (guid, type, actor_guid, actor_type, actor_name, target
 DROP TABLE app_events;
 `,
   },
+  {
+    id: 5,
+    name: 'services',
+    // The marketplace and what apps use from it: OSB brokers (registered by an admin or
+    // announced by a gateway; their Basic credentials kept here, never shown), the offerings
+    // and plans of their catalogs, service instances (managed, or user-provided with their own
+    // credentials) and credential bindings (to an app, or a service key). Credentials are
+    // sealed text (services/credential-box.ts), never plain JSON.
+    sql: `
+CREATE TABLE service_brokers (
+  guid TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  url TEXT NOT NULL,
+  username TEXT NOT NULL,
+  password TEXT NOT NULL,
+  source TEXT NOT NULL,
+  label TEXT,
+  catalog_fetched_at TEXT,
+  catalog_error TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE service_offerings (
+  guid TEXT PRIMARY KEY,
+  broker_guid TEXT NOT NULL REFERENCES service_brokers (guid),
+  broker_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  bindable INTEGER NOT NULL,
+  plan_updateable INTEGER NOT NULL,
+  tags TEXT NOT NULL,
+  requires TEXT NOT NULL,
+  metadata TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  UNIQUE (broker_guid, broker_id)
+);
+CREATE TABLE service_plans (
+  guid TEXT PRIMARY KEY,
+  offering_guid TEXT NOT NULL REFERENCES service_offerings (guid),
+  broker_guid TEXT NOT NULL,
+  broker_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  free INTEGER NOT NULL,
+  bindable INTEGER NOT NULL,
+  metadata TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  UNIQUE (offering_guid, broker_id)
+);
+CREATE TABLE service_instances (
+  guid TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  type TEXT NOT NULL,
+  space_guid TEXT NOT NULL REFERENCES spaces (guid),
+  plan_guid TEXT REFERENCES service_plans (guid),
+  tags TEXT NOT NULL,
+  credentials TEXT,
+  syslog_drain_url TEXT,
+  route_service_url TEXT,
+  dashboard_url TEXT,
+  operation_type TEXT NOT NULL,
+  operation_state TEXT NOT NULL,
+  operation_description TEXT,
+  broker_operation TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  UNIQUE (space_guid, name)
+);
+CREATE INDEX service_instances_plan ON service_instances (plan_guid);
+CREATE TABLE service_bindings (
+  guid TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  name TEXT,
+  instance_guid TEXT NOT NULL REFERENCES service_instances (guid),
+  app_guid TEXT,
+  space_guid TEXT NOT NULL,
+  credentials TEXT NOT NULL,
+  syslog_drain_url TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX service_bindings_instance ON service_bindings (instance_guid);
+CREATE INDEX service_bindings_app ON service_bindings (app_guid);
+`,
+  },
 ];
 
 /**

@@ -34,7 +34,6 @@ export interface QuotaLimits {
   total_memory_in_mb: number | null;
   total_instances: number | null;
   total_routes: number | null;
-  /** Stored and shown; enforced once services exist. */
   total_service_instances: number | null;
 }
 
@@ -172,4 +171,87 @@ export interface AuditEventRecord extends Timestamps {
   space_guid: string | null;
   organization_guid: string | null;
   data: Record<string, unknown>;
+}
+
+/** An OSB broker: registered through the API (`api`) or announced by a gateway (`announce`). */
+export interface ServiceBrokerRecord extends Timestamps {
+  guid: string;
+  name: string;
+  url: string;
+  /** Its Basic credential: never shown, never logged. */
+  username: string;
+  password: string;
+  source: 'api' | 'announce';
+  /** The service label a gateway announced. */
+  label: string | null;
+  /** When the catalog was last fetched successfully. */
+  catalog_fetched_at: string | null;
+  /** Why the last fetch failed (null after a success). */
+  catalog_error: string | null;
+}
+
+export interface ServiceOfferingRecord extends Timestamps {
+  guid: string;
+  broker_guid: string;
+  /** The id in the broker's catalog. */
+  broker_id: string;
+  name: string;
+  description: string;
+  bindable: boolean;
+  plan_updateable: boolean;
+  tags: string[];
+  requires: string[];
+  metadata: Record<string, unknown>;
+}
+
+export interface ServicePlanRecord extends Timestamps {
+  guid: string;
+  offering_guid: string;
+  broker_guid: string;
+  broker_id: string;
+  name: string;
+  description: string;
+  free: boolean;
+  bindable: boolean;
+  metadata: Record<string, unknown>;
+}
+
+export type ServiceInstanceType = 'managed' | 'user-provided';
+export type OperationType = 'create' | 'update' | 'delete';
+export type OperationState = 'in progress' | 'succeeded' | 'failed';
+
+export interface ServiceInstanceRecord extends Timestamps {
+  guid: string;
+  name: string;
+  type: ServiceInstanceType;
+  space_guid: string;
+  /** Null for user-provided instances. */
+  plan_guid: string | null;
+  tags: string[];
+  /** A user-provided instance's credentials, sealed (services/credential-box.ts). */
+  credentials: string | null;
+  syslog_drain_url: string | null;
+  route_service_url: string | null;
+  dashboard_url: string | null;
+  operation_type: OperationType;
+  operation_state: OperationState;
+  operation_description: string | null;
+  /** The broker's operation id of an asynchronous operation in progress. */
+  broker_operation: string | null;
+}
+
+export type ServiceBindingType = 'app' | 'key';
+
+/** A credential binding: to an app (type app) or a service key (type key, named). */
+export interface ServiceBindingRecord extends Timestamps {
+  guid: string;
+  type: ServiceBindingType;
+  name: string | null;
+  instance_guid: string;
+  app_guid: string | null;
+  /** The instance's space, kept for scoping lists. */
+  space_guid: string;
+  /** Sealed (services/credential-box.ts). */
+  credentials: string;
+  syslog_drain_url: string | null;
 }

@@ -16,6 +16,11 @@ import type {
   RoleRecord,
   RouteMappingRecord,
   RouteRecord,
+  ServiceBindingRecord,
+  ServiceBrokerRecord,
+  ServiceInstanceRecord,
+  ServiceOfferingRecord,
+  ServicePlanRecord,
   SpaceQuotaRecord,
   SpaceRecord,
   UserRecord,
@@ -66,6 +71,11 @@ export interface Store {
   auditEvents: Repo<AuditEventRecord>;
   organizationQuotas: Repo<OrganizationQuotaRecord>;
   spaceQuotas: Repo<SpaceQuotaRecord>;
+  serviceBrokers: Repo<ServiceBrokerRecord>;
+  serviceOfferings: Repo<ServiceOfferingRecord>;
+  servicePlans: Repo<ServicePlanRecord>;
+  serviceInstances: Repo<ServiceInstanceRecord>;
+  serviceBindings: Repo<ServiceBindingRecord>;
   /** STARTED apps with a guid after `afterGuid`, in guid order: the bulk API's pages. */
   startedAppsAfter(afterGuid: string, limit: number): Promise<AppRecord[]>;
   /** Runs `fn` in one transaction with a Store bound to it. */
@@ -117,6 +127,34 @@ const specs = {
   },
   organizationQuotas: { table: 'organization_quotas', columns: ['guid', 'name', ...QUOTA_LIMITS, 'created_at', 'updated_at'] },
   spaceQuotas: { table: 'space_quotas', columns: ['guid', 'name', 'organization_guid', ...QUOTA_LIMITS, 'created_at', 'updated_at'] },
+  serviceBrokers: {
+    table: 'service_brokers',
+    columns: ['guid', 'name', 'url', 'username', 'password', 'source', 'label', 'catalog_fetched_at', 'catalog_error', 'created_at', 'updated_at'],
+  },
+  serviceOfferings: {
+    table: 'service_offerings',
+    columns: ['guid', 'broker_guid', 'broker_id', 'name', 'description', 'bindable', 'plan_updateable', 'tags', 'requires', 'metadata', 'created_at', 'updated_at'],
+    json: ['tags', 'requires', 'metadata'],
+    bool: ['bindable', 'plan_updateable'],
+  },
+  servicePlans: {
+    table: 'service_plans',
+    columns: ['guid', 'offering_guid', 'broker_guid', 'broker_id', 'name', 'description', 'free', 'bindable', 'metadata', 'created_at', 'updated_at'],
+    json: ['metadata'],
+    bool: ['free', 'bindable'],
+  },
+  serviceInstances: {
+    table: 'service_instances',
+    columns: [
+      'guid', 'name', 'type', 'space_guid', 'plan_guid', 'tags', 'credentials', 'syslog_drain_url', 'route_service_url', 'dashboard_url',
+      'operation_type', 'operation_state', 'operation_description', 'broker_operation', 'created_at', 'updated_at',
+    ],
+    json: ['tags'],
+  },
+  serviceBindings: {
+    table: 'service_bindings',
+    columns: ['guid', 'type', 'name', 'instance_guid', 'app_guid', 'space_guid', 'credentials', 'syslog_drain_url', 'created_at', 'updated_at'],
+  },
 } as const satisfies Record<string, TableSpec>;
 
 export function sqlStore(db: SqlDriver): Store {
@@ -137,6 +175,11 @@ export function sqlStore(db: SqlDriver): Store {
     auditEvents: repo(specs.auditEvents),
     organizationQuotas: repo(specs.organizationQuotas),
     spaceQuotas: repo(specs.spaceQuotas),
+    serviceBrokers: repo(specs.serviceBrokers),
+    serviceOfferings: repo(specs.serviceOfferings),
+    servicePlans: repo(specs.servicePlans),
+    serviceInstances: repo(specs.serviceInstances),
+    serviceBindings: repo(specs.serviceBindings),
     async startedAppsAfter(afterGuid, limit) {
       const rows = await db.all<Record<string, unknown>>(
         `SELECT ${specs.apps.columns.join(', ')} FROM apps WHERE state = 'STARTED' AND guid > ? ORDER BY guid LIMIT ?`,

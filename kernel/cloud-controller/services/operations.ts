@@ -1,0 +1,164 @@
+// What the controller does at a broker on behalf of service instances and bindings: provision
+// (asynchronous when the broker answers 202, then polled in the background until it succeeds
+// or fails), deprovision, bind and unbind. The database says which operation is in progress,
+// so a restarted controller resumes polling what it left. Broker errors become API errors:
+// a refusal the user can act on (4xx) is a 422 with the broker's description; a broker that
+// cannot be reached or answers nonsense is a 502.
+import type { Logger } from 'pino';
+import type { CcConfig } from '../config.ts';
+import type { ServiceBindingRecord, ServiceBrokerRecord, ServiceInstanceRecord, ServiceOfferingRecord, ServicePlanRecord, Store } from '../db/mod.ts';
+import { type ApiError, errors } from '../errors.ts';
+import { BrokerError, type BrokerClient, type OsbContext } from './broker-client.ts';
+import type { BrokerRegistry } from './brokers.ts';
+
+/** A managed instance's plan, offering and broker: what every broker call needs. */
+export interface PlanChain {
+  plan: ServicePlanRecord;
+  offering: ServiceOfferingRecord;
+  broker: ServiceBrokerRecord;
+}
+
+export function brokerFailure(err: unknown): ApiError | unknown {
+  if (!(err instanceof BrokerError)) return err;
+  return err.code === 'rejected' ? errors.unprocessable(err.message) : errors.brokerBadResponse(err.message);
+}
+
+export class ServiceOperations {
+  private readonly polling = new Set<string>();
+  private readonly background = new Set<Promise<unknown>>();
+  private stopped = false;
+
+  constructor(private readonly d: { store: Store; config: CcConfig; log: Logger; brokers: BrokerRegistry }) {}
+
+  async chain(planGuid: string): Promise<PlanChain | undefined> {
+    const plan = await this.d.store.servicePlans.get(planGuid);
+    const offering = plan && (await this.d.store.serviceOfferings.get(plan.offering_guid));
+    const broker = plan && (await this.d.store.serviceBrokers.get(plan.broker_guid));
+    return plan && offering && broker ? { plan, offering, broker } : undefined;
+  }
+
+  private ids(c: PlanChain) {
+    return { service_id: c.offering.broker_id, plan_id: c.plan.broker_id };
+  }
+
+  private client(c: PlanChain): BrokerClient {
+    return this.d.brokers.client(c.broker);
+  }
+
+  /** Provisions a stored instance (state `create in progress`); the record as it is after the broker answered. */
+  async provision(instance: ServiceInstanceRecord, c: PlanChain, context: OsbContext, parameters?: Record<string, unknown>): Promise<ServiceInstanceRecord> {
+    let answer;
+    try {
+      answer = await this.client(c).provision(instance.guid, { ...this.ids(c), context, ...(parameters ? { parameters } : {}) });
+    } catch (err) {
+      throw brokerFailure(err);
+    }
+    const dashboard = answer.dashboard_url ?? null;
+    if (!answer.async) {
+      return (await this.d.store.serviceInstances.update(instance.guid, { operation_state: 'succeeded', operation_description: null, dashboard_url: dashboard }))!;
+    }
+    const updated = (await this.d.store.serviceInstances.update(instance.guid, { broker_operation: answer.operation ?? null, dashboard_url: dashboard }))!;
+    this.poll(updated);
+    return updated;
+  }
+
+  /** Deprovisions at the broker: 'done' (the record may go) or the record now `delete in progress`. */
+  async deprovision(instance: ServiceInstanceRecord, c: PlanChain): Promise<'done' | ServiceInstanceRecord> {
+    let answer;
+    try {
+      answer = await this.client(c).deprovision(instance.guid, this.ids(c));
+    } catch (err) {
+      throw brokerFailure(err);
+    }
+    if (answer === 'done' || answer === 'gone') return 'done';
+    const updated = (await this.d.store.serviceInstances.update(instance.guid, {
+      operation_type: 'delete',
+      operation_state: 'in progress',
+      operation_description: null,
+      broker_operation: answer.operation ?? null,
+    }))!;
+    this.poll(updated);
+    return updated;
+  }
+
+  async bind(instance: ServiceInstanceRecord, c: PlanChain, bindingGuid: string, context: OsbContext, appGuid?: string, parameters?: Record<string, unknown>) {
+    try {
+      return await this.client(c).bind(instance.guid, bindingGuid, { ...this.ids(c), context, ...(appGuid ? { app_guid: appGuid } : {}), ...(parameters ? { parameters } : {}) });
+    } catch (err) {
+      throw brokerFailure(err);
+    }
+  }
+
+  async unbind(instance: ServiceInstanceRecord, c: PlanChain, binding: ServiceBindingRecord): Promise<void> {
+    try {
+      await this.client(c).unbind(instance.guid, binding.guid, this.ids(c));
+    } catch (err) {
+      throw brokerFailure(err);
+    }
+  }
+
+  /** Resumes polling every operation left in progress (at start). */
+  async resume(): Promise<number> {
+    const pending = await this.d.store.serviceInstances.list({ type: 'managed', operation_state: 'in progress' });
+    for (const i of pending) this.poll(i);
+    return pending.length;
+  }
+
+  /** Polls last_operation in the background until the operation ends. */
+  poll(instance: ServiceInstanceRecord): void {
+    if (this.polling.has(instance.guid)) return;
+    this.polling.add(instance.guid);
+    const p = this.pollUntilDone(instance)
+      .catch((err: unknown) => this.d.log.error({ instance: instance.guid, err: (err as Error).message }, 'polling a service operation failed'))
+      .finally(() => {
+        this.polling.delete(instance.guid);
+        this.background.delete(p);
+      });
+    this.background.add(p);
+  }
+
+  private async pollUntilDone(start: ServiceInstanceRecord): Promise<void> {
+    const cfg = this.d.config.service_brokers;
+    const deadline = Date.parse(start.updated_at) + cfg.operation_timeout_s * 1000;
+    const c = start.plan_guid ? await this.chain(start.plan_guid) : undefined;
+    const store = this.d.store.serviceInstances;
+    if (!c) {
+      await store.update(start.guid, { operation_state: 'failed', operation_description: 'its service plan is gone' });
+      return;
+    }
+    while (!this.stopped) {
+      await new Promise((r) => setTimeout(r, cfg.poll_interval_s * 1000));
+      if (this.stopped) return;
+      const now = await store.get(start.guid);
+      if (!now || now.operation_state !== 'in progress') return;
+      if (Date.now() > deadline) {
+        await store.update(now.guid, { operation_state: 'failed', operation_description: `the broker did not finish within ${cfg.operation_timeout_s} s` });
+        return;
+      }
+      let last;
+      try {
+        last = await this.client(c).lastOperation(now.guid, { ...this.ids(c), operation: now.broker_operation });
+      } catch (err) {
+        this.d.log.warn({ instance: now.guid, err: (err as Error).message }, 'polling last_operation failed; trying again');
+        continue;
+      }
+      if (last.state === 'in progress') continue;
+      if (now.operation_type === 'delete' && (last.state === 'succeeded' || last.state === 'gone')) {
+        await store.delete({ guid: now.guid });
+        this.d.log.info({ instance: now.guid }, 'asynchronous deprovision succeeded');
+        return;
+      }
+      const state = last.state === 'gone' ? 'failed' : last.state;
+      const description = last.state === 'gone' ? 'the broker no longer knows this instance' : (last.description ?? null);
+      await store.update(now.guid, { operation_state: state, operation_description: description, broker_operation: null });
+      this.d.log.info({ instance: now.guid, operation: now.operation_type, state }, 'asynchronous service operation ended');
+      return;
+    }
+  }
+
+  /** Stops polling (the controller stops; another one, or the next start, resumes). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.allSettled([...this.background]);
+  }
+}
