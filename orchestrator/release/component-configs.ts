@@ -1,13 +1,15 @@
 // Checks a rendered kernel job's config with the component's own schema, so a property that
 // would make a component refuse its config is reported when the deploy is rendered, before
 // any VM is touched, not by a process crashing on a canary. Which file is which component's
-// config is read from the job's processes (`ingot component <name> --config <job dir>/<file>`)
-// and its errand (`ingot smoke-test --config <job dir>/<file>`).
+// config is read from the job's processes (`ingot component <name> --config <job dir>/<file>`,
+// the service nodes and gateways among them) and its errand (`ingot smoke-test --config …`).
 import { ConfigError, parseConfig } from '../../kernel/component/mod.ts';
 import { ccConfig } from '../../kernel/cloud-controller/config.ts';
 import { deaConfig } from '../../kernel/dea/config.ts';
 import { hmConfig } from '../../kernel/health-manager/config.ts';
 import { routerConfig } from '../../kernel/router/config.ts';
+import { gatewayConfig } from '../../kernel/services/gateway/config.ts';
+import { nodeConfig } from '../../kernel/services/node/config.ts';
 import { smokeTestConfig } from '../../kernel/smoke-tests/config.ts';
 import type { RenderedJob } from './renderer.ts';
 
@@ -16,6 +18,10 @@ const schemas = {
   'cloud-controller': ccConfig,
   dea: deaConfig,
   'health-manager': hmConfig,
+  // One schema for every service's node job (redis-node, postgresql-node, …): the label and
+  // its backend's keys are checked by the schema itself.
+  'service-node': nodeConfig,
+  'service-gateway': gatewayConfig,
 } as const;
 
 /** The errands whose config is checked the same way, by the command they run. */

@@ -90,13 +90,13 @@ test.serial('npm start brings the platform up; a pushed Node app answers at <nam
   t.timeout(900_000);
   if (!t.context.ours) return t.pass();
   t.context.timings.start_ms = await npm(t, 'start');
-  // Every kernel job runs, each in a VM of its own (an IP each).
+  // Every kernel job runs, each in a VM of its own (an IP each); each service's node and gateway share one.
   const instances = await run(['node', 'bin/ingot.js', 'instances', '-d', 'ingot', '--ps', '--vitals', '--json'], 60_000);
   t.is(instances.code, 0, instances.out);
   const rows = JSON.parse(instances.out) as Array<{ instance: string; process_state: string; ips: string[] }>;
-  t.deepEqual(rows.map((r) => r.instance).sort(), ['cloud-controller/0', 'dea/0', 'dea/1', 'health-manager/0', 'nats/0', 'nats/1', 'nats/2', 'router/0', 'router/1']);
+  t.deepEqual(rows.map((r) => r.instance).sort(), ['cloud-controller/0', 'dea/0', 'dea/1', 'health-manager/0', 'mysql/0', 'nats/0', 'nats/1', 'nats/2', 'postgresql/0', 'rabbitmq/0', 'redis/0', 'router/0', 'router/1']);
   t.true(rows.every((r) => r.process_state === 'running'), JSON.stringify(rows.map((r) => `${r.instance} ${r.process_state}`)));
-  t.is(new Set(rows.flatMap((r) => r.ips)).size, 9, 'nine VMs, nine addresses');
+  t.is(new Set(rows.flatMap((r) => r.ips)).size, 13, 'thirteen VMs, thirteen addresses');
   const push = await run(['node', 'bin/ingot.js', 'push', 'hello', '-p', 'examples/node-hello'], 300_000);
   t.is(push.code, 0, push.out);
   t.context.timings.push_ms = push.ms;
@@ -122,7 +122,7 @@ test.serial('operator commands: vms, ssh into a VM, logs, the smoke-tests errand
   const vms = await ingot(['vms', '-d', 'ingot', '--json']);
   t.is(vms.code, 0, vms.out);
   const rows = JSON.parse(vms.out) as Array<{ instance: string; vm_cid: string; process_state: string; ips: string[] }>;
-  t.is(rows.length, 9, vms.out);
+  t.is(rows.length, 13, vms.out);
   t.true(rows.every((r) => r.vm_cid && r.process_state === 'running'), vms.out);
 
   // ssh runs in the VM: its own address, its own mount namespace, the VM's cgroup.

@@ -8,6 +8,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkDeployment, interpolate, MemoryVariableStore, parseCloudConfig, readYaml } from '../../orchestrator/manifest/mod.ts';
 import { checkComponentConfigs, linkSpecOf, loadJobs, renderJob, type RenderedJob } from '../../orchestrator/release/mod.ts';
+import { parseConfig } from '../../kernel/component/mod.ts';
+import { deaConfig } from '../../kernel/dea/config.ts';
+import { gatewayConfig } from '../../kernel/services/gateway/config.ts';
+import { nodeConfig, type NodeConfig } from '../../kernel/services/node/config.ts';
 import { cloudConfig } from '../fixtures/manifests/load.ts';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -42,7 +46,12 @@ instance_groups:
   - name: cloud-controller
     release: ingot
     properties:
-      cc: {system_domain: localhost, jwt: {secret: ${'j'.repeat(32)}}, admin: {password: adminadmin}, bulk_api: {password: bulkbulkbulk}}
+      cc:
+        system_domain: localhost
+        jwt: {secret: ${'j'.repeat(32)}}
+        admin: {password: adminadmin}
+        bulk_api: {password: bulkbulkbulk}
+        service_brokers: {credentials: {redis: {username: broker, password: brokerbroker}}}
 - name: dea
   azs: [z1, z2]
   instances: 2
@@ -57,6 +66,23 @@ instance_groups:
   stemcell: default
   networks: [{name: default}]
   jobs: [{name: health-manager, release: ingot}]
+- name: redis
+  azs: [z1]
+  instances: 1
+  vm_type: small
+  stemcell: default
+  networks: [{name: default, static_ips: [10.244.0.30]}]
+  persistent_disk_type: default
+  jobs:
+  - {name: redis-node, release: ingot, properties: {node: {plans: {default: {memory_mb: 16}}, capacity: 4, port_range: {min: 20000, max: 20003}}}}
+  - name: service-gateway
+    release: ingot
+    properties:
+      gateway:
+        label: redis
+        broker: {password: brokerbroker}
+        service: {id: ingot-redis, description: Redis}
+        plans: [{id: ingot-redis-default, name: default, description: 16 MB}]
 `;
 
 test('a kernel manifest renders every instance of every job into configs its components accept', (t) => {
@@ -69,16 +95,19 @@ test('a kernel manifest renders every instance of every job into configs its com
         const source = jobs.find((j) => j.name === job.name)!;
         const out = renderJob(source.spec, source.templates, job.properties, job.links, { deployment: deployment.name, name: group.name, index: instance.index, address: instance.address, az: instance.az });
         problems.push(...checkComponentConfigs(out, `/var/vcap/jobs/${job.name}`));
-        rendered.set(`${group.name}/${instance.index}`, out);
+        rendered.set(`${group.name}/${instance.index}/${job.name}`, out);
       }
     }
   }
   t.deepEqual(problems, []);
-  t.is(rendered.size, 9);
-  const nats1 = JSON.parse(rendered.get('nats/1')!.files['config/nats.conf']!);
+  t.is(rendered.size, 11, [...rendered.keys()].join(', '));
+  const nats1 = JSON.parse(rendered.get('nats/1/nats')!.files['config/nats.conf']!);
   t.deepEqual(nats1.cluster.routes, ['10.244.0.10', '10.244.0.11', '10.244.1.10'].map((ip) => `nats-route://kernel:natsnatsnats@${ip}:6222`));
-  t.regex(rendered.get('router/1')!.files['config/router.yml']!, /- nats:\/\/10\.244\.1\.10:4222/);
-  t.regex(rendered.get('health-manager/0')!.files['config/health-manager.yml']!, /url: http:\/\/10\.244\.0\.\d+:9022/);
+  t.regex(rendered.get('router/1/router')!.files['config/router.yml']!, /- nats:\/\/10\.244\.1\.10:4222/);
+  t.regex(rendered.get('health-manager/0/health-manager')!.files['config/health-manager.yml']!, /url: http:\/\/10\.244\.0\.\d+:9022/);
+  // The node and its gateway share the VM: the node serves on its address, the gateway announces it.
+  t.regex(rendered.get('redis/0/redis-node')!.files['config/service-node.yml']!, /^host: 10\.244\.0\.30$/m);
+  t.regex(rendered.get('redis/0/service-gateway')!.files['config/service-gateway.yml']!, /url: http:\/\/10\.244\.0\.30:9032/);
 });
 
 test('manifests/local.yml, with its variables generated, renders into configs every component accepts', async (t) => {
@@ -88,6 +117,9 @@ test('manifests/local.yml, with its variables generated, renders into configs ev
   const deployment = checkDeployment(interpolated, cc, jobs.map((j) => linkSpecOf(j.spec, 'ingot')));
   const problems: string[] = [];
   const prefixes = new Set<string>();
+  const nodes: NodeConfig[] = [];
+  const gateways: string[] = [];
+  const allows: Array<Array<{ cidr: string; ports?: number[] | undefined }>> = [];
   let count = 0;
   for (const group of deployment.instance_groups) {
     for (const instance of group.instances) {
@@ -97,11 +129,35 @@ test('manifests/local.yml, with its variables generated, renders into configs ev
         problems.push(...checkComponentConfigs(out, `/var/vcap/jobs/${job.name}`));
         const prefix = /^prefix: (.+)$/m.exec(out.files['config/dea.yml'] ?? '')?.[1];
         if (prefix) prefixes.add(prefix);
+        if (problems.length === 0) {
+          const file = (name: string) => out.files[`config/${name}.yml`];
+          if (file('service-node')) nodes.push(parseConfig(file('service-node')!, 'service-node.yml', nodeConfig));
+          if (file('service-gateway')) gateways.push(parseConfig(file('service-gateway')!, 'service-gateway.yml', gatewayConfig).label);
+          if (file('dea')) allows.push(parseConfig(file('dea')!, 'dea.yml', deaConfig).network.allow);
+        }
         count++;
       }
     }
   }
   t.deepEqual(problems, []);
-  t.is(count, 10, 'nats ×3, cloud-controller, router ×2, dea ×2, health-manager with smoke-tests');
+  t.is(count, 18, 'nats ×3, cloud-controller, router ×2, dea ×2, health-manager with smoke-tests, and 4 × (a service node with its gateway)');
   t.is(prefixes.size, 2, `each DEA its own prefix: ${[...prefixes].join(', ')}`);
+  t.is(deployment.instance_groups.reduce((n, g) => n + g.instances.length, 0), 13, 'VMs');
+  t.deepEqual(nodes.map((n) => n.label).sort(), ['mysql', 'postgresql', 'rabbitmq', 'redis']);
+  t.deepEqual(gateways.sort(), ['mysql', 'postgresql', 'rabbitmq', 'redis']);
+  // Apps reach every port a node serves them on: the DEAs' network.allow names each one.
+  const servedPorts = (n: NodeConfig): number[] => {
+    if (n.label === 'redis') return Array.from({ length: n.port_range.max - n.port_range.min + 1 }, (_, i) => n.port_range.min + i);
+    if (n.label === 'postgresql') return [n.postgresql.port];
+    if (n.label === 'mysql') return [n.mysql.port];
+    return [n.rabbitmq.amqp_port, n.rabbitmq.management_port];
+  };
+  t.is(allows.length, 2);
+  for (const allow of allows) {
+    for (const n of nodes) {
+      const rule = allow.find((r) => r.cidr === `${n.host}/32`);
+      t.truthy(rule, `no network.allow rule for the ${n.label} node at ${n.host}`);
+      t.deepEqual(servedPorts(n).filter((p) => !rule?.ports?.includes(p)), [], `${n.label} node ports missing from network.allow`);
+    }
+  }
 });

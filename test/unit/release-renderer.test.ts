@@ -8,6 +8,8 @@ import { ccConfig } from '../../kernel/cloud-controller/config.ts';
 import { deaConfig } from '../../kernel/dea/config.ts';
 import { hmConfig } from '../../kernel/health-manager/config.ts';
 import { routerConfig } from '../../kernel/router/config.ts';
+import { gatewayConfig } from '../../kernel/services/gateway/config.ts';
+import { nodeConfig } from '../../kernel/services/node/config.ts';
 import { smokeTestConfig } from '../../kernel/smoke-tests/config.ts';
 import type { LinkData } from '../../orchestrator/manifest/types.ts';
 import { JobSpecFile } from '../../orchestrator/agent/protocol.ts';
@@ -170,6 +172,12 @@ test('the kernel jobs: every folder has a job, each with its Debian packages', (
   t.deepEqual(jobs.map((j) => j.name), readdirSync(join(repo, 'kernel/jobs'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort());
   t.deepEqual(job('nats').spec.debian_packages, ['nats-server']);
   t.deepEqual(job('dea').spec.debian_packages, ['nftables', 'iproute2', 'util-linux']);
+  // One node job per service: a VM installs only its own server.
+  t.deepEqual(job('redis-node').spec.debian_packages, ['redis-server']);
+  t.deepEqual(job('postgresql-node').spec.debian_packages, ['postgresql']);
+  t.deepEqual(job('mysql-node').spec.debian_packages, ['mariadb-server']);
+  t.deepEqual(job('rabbitmq-node').spec.debian_packages, ['rabbitmq-server']);
+  t.deepEqual(job('service-gateway').spec.debian_packages, []);
   for (const j of jobs) if (j.name !== 'nats') t.deepEqual(j.spec.consumes.find((c) => c.name === 'nats'), { name: 'nats', type: 'nats', optional: false });
 });
 
@@ -191,6 +199,19 @@ test('the kernel jobs render configs their components accept', (t) => {
     ccConfig,
   );
   t.is(ccCfg.db.url, 'sqlite:///var/vcap/store/cloud-controller/cc.db');
+  t.deepEqual(ccCfg.service_brokers.credentials, {});
+  const brokers = parseConfig(
+    render('cloud-controller', {
+      cc: {
+        system_domain: 'localhost', jwt: { secret: 'x'.repeat(32) }, admin: { password: 'adminadmin' }, bulk_api: { password: 'bulkbulk1' },
+        service_brokers: { credentials: { redis: { username: 'broker', password: 'brokerpw' } } },
+      },
+    })['config/cloud-controller.yml']!,
+    'cloud-controller.yml',
+    ccConfig,
+  ).service_brokers;
+  t.deepEqual(brokers.credentials, { redis: { username: 'broker', password: 'brokerpw' } });
+  t.is(brokers.default_credentials, undefined);
 
   const dea = parseConfig(render('dea', { dea: { network: { deny: [{ cidr: '10.244.0.0/16' }] } } })['config/dea.yml']!, 'dea.yml', deaConfig);
   t.deepEqual(dea.network.deny, [{ cidr: '10.244.0.2/32' }, { cidr: '10.244.0.3/32' }, { cidr: '10.244.0.4/32' }, { cidr: '10.244.0.0/16' }]);
@@ -199,6 +220,55 @@ test('the kernel jobs render configs their components accept', (t) => {
   const hm = parseConfig(render('health-manager', {}, { cloud_controller: cc })['config/health-manager.yml']!, 'health-manager.yml', hmConfig);
   t.is(hm.bulk_api.url, 'http://10.244.0.5:9022');
   t.is(hm.bulk_api.password, 'bulkbulk1');
+});
+
+test('the service node jobs render, with their defaults alone, configs the service node accepts', (t) => {
+  const ctx = { address: '10.244.0.30', index: 0, root: '/var/vcap' };
+  for (const label of ['redis', 'postgresql', 'mysql', 'rabbitmq']) {
+    const name = `${label}-node`;
+    const out = renderJob(job(name).spec, job(name).templates, {}, { nats: nats('10.244.0.2') }, ctx);
+    const node = parseConfig(out.files['config/service-node.yml']!, 'service-node.yml', nodeConfig);
+    t.is(node.label, label);
+    t.is(node.host, '10.244.0.30');
+    t.is(node.base_dir, `/var/vcap/store/${name}`);
+    t.true(Object.hasOwn(node.plans, 'default'), name);
+    const proc = JSON.parse(out.files['spec.json']!).processes[0];
+    t.deepEqual(proc.args, ['component', 'service-node', '--config', `/var/vcap/jobs/${name}/config/service-node.yml`]);
+    t.deepEqual(proc.ready, { http: 'http://127.0.0.1:9030/healthz' });
+  }
+  const render = (name: string, props: Record<string, unknown>) =>
+    parseConfig(renderJob(job(name).spec, job(name).templates, { node: props }, { nats: nats('10.244.0.2') }, ctx).files['config/service-node.yml']!, 'service-node.yml', nodeConfig);
+  const redis = render('redis-node', { port_range: { min: 20000, max: 20003 }, redis: { run_as: 'nobody' } });
+  t.deepEqual(redis.port_range, { min: 20000, max: 20003 });
+  t.is(redis.redis.run_as, 'nobody');
+  t.is(redis.redis.server_path, '/usr/bin/redis-server');
+  t.is(render('postgresql-node', {}).postgresql.run_as, 'postgres');
+  t.is(render('postgresql-node', {}).postgresql.port, 5433);
+  t.is(render('mysql-node', { mysql: { buffer_pool_mb: 32 } }).mysql.buffer_pool_mb, 32);
+  const rabbit = render('rabbitmq-node', {});
+  t.deepEqual([rabbit.rabbitmq.amqp_port, rabbit.rabbitmq.management_port, rabbit.rabbitmq.run_as], [5700, 15700, 'rabbitmq']);
+});
+
+test('the service gateway job renders a config the gateway accepts, announcing its own address', (t) => {
+  const g = job('service-gateway');
+  const props = {
+    gateway: {
+      label: 'redis',
+      broker: { password: 'brokerpw' },
+      service: { id: 'ingot-redis', description: 'Redis' },
+      plans: [{ id: 'ingot-redis-default', name: 'default', description: '16 MB', limits: { memory_mb: 16 } }],
+    },
+  };
+  const out = renderJob(g.spec, g.templates, props, { nats: nats('10.244.0.2') }, { address: '10.244.0.30', index: 0, root: '/var/vcap' });
+  const gw = parseConfig(out.files['config/service-gateway.yml']!, 'service-gateway.yml', gatewayConfig);
+  t.is(gw.label, 'redis');
+  t.deepEqual(gw.broker, { host: '0.0.0.0', port: 9032, user: 'broker', password: 'brokerpw', url: 'http://10.244.0.30:9032' });
+  t.is(gw.base_dir, '/var/vcap/store/service-gateway');
+  t.is(gw.plans[0]!.name, 'default');
+  t.deepEqual(JSON.parse(out.files['spec.json']!).processes[0].ready, { http: 'http://127.0.0.1:9031/healthz' });
+  // Label, password and catalog have no defaults: a manifest that forgets them is told so.
+  const problems = renderProblems(() => renderJob(g.spec, g.templates, {}, { nats: nats('10.244.0.2') }, { address: '10.244.0.30' }));
+  for (const p of ['gateway.label', 'gateway.broker.password', 'gateway.service', 'gateway.plans']) t.true(problems.some((m) => m.includes(`missing required property ${p}`)), problems.join('\n'));
 });
 
 test('the smoke-tests job renders an errand and a config the smoke test accepts', (t) => {
@@ -255,4 +325,19 @@ test('checkComponentConfigs reports what a component would refuse, before anythi
   t.deepEqual(checkComponentConfigs(render({ drain_wait_s: 60 }), '/var/vcap/jobs/router'), [
     'job router: router.yml:16 drain_wait_s: must be shorter than drain_timeout_s (30), which bounds the whole drain',
   ]);
+});
+
+test('checkComponentConfigs checks the service nodes and gateways with their own schemas', (t) => {
+  const node = job('redis-node');
+  const renderNode = (props: Record<string, unknown>) => renderJob(node.spec, node.templates, { node: props }, { nats: nats('10.0.0.1') }, { root: '/var/vcap', index: 0, address: '10.0.0.9' });
+  t.deepEqual(checkComponentConfigs(renderNode({}), '/var/vcap/jobs/redis-node'), []);
+  const bad = checkComponentConfigs(renderNode({ plans: { default: { memory_mb: 'lots' } }, port_range: { min: 21000, max: 20000 } }), '/var/vcap/jobs/redis-node');
+  t.true(bad.some((p) => /^job redis-node: service-node\.yml:\d+ plans\.default\.memory_mb: expected a number/.test(p)), bad.join('\n'));
+  t.true(bad.some((p) => /^job redis-node: service-node\.yml:\d+ port_range\.max: min must not exceed max/.test(p)), bad.join('\n'));
+  const g = job('service-gateway');
+  const gateway = renderJob(g.spec, g.templates, { gateway: { label: 'gateway', broker: { password: 'pw' }, service: { id: 's' }, plans: [] } }, { nats: nats('10.0.0.1') }, { root: '/var/vcap', index: 0, address: '10.0.0.9' });
+  const problems = checkComponentConfigs(gateway, '/var/vcap/jobs/service-gateway');
+  t.true(problems.some((p) => p.includes('label: "gateway" is reserved')), problems.join('\n'));
+  t.true(problems.some((p) => p.includes('service.description')), problems.join('\n'));
+  t.true(problems.some((p) => p.includes('plans: expected at least one plan')), problems.join('\n'));
 });
