@@ -451,8 +451,17 @@ test('a restarted DEA finds its running containers again and can stop them', asy
   const { host, options } = await makeHost(t);
   const c = await host.createContainer(spec('keep-0'));
   const p = await c.spawn({ command: 'exec sleep 1000' });
-  // launcher, init, sleep
-  await waitFor('the app to run', async () => ((await host.cgroupDriver!.pids(c.cgroupPath)).length >= 3 ? true : undefined));
+  // The app itself, not merely three processes: while pid 1 still sets the container up, its
+  // mount commands count too, and a SIGTERM then ends it before the runner (which leaves the
+  // exit status) has started.
+  const cmdline = (pid: number): string => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  await waitFor('the app to run', async () => ((await host.cgroupDriver!.pids(c.cgroupPath)).some((pid) => cmdline(pid).startsWith('sleep\u00001000')) ? true : undefined));
 
   const again = await ContainerHost.create(options);
   hosts.push(again);
