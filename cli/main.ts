@@ -1,9 +1,8 @@
 // The one `ingot` CLI: app commands (kernel/client), platform commands (orchestrator/client)
 // and the two that every process shares: `version` and `component`.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import yargs, { type Argv } from 'yargs';
 import { ComponentError, ConfigError, runComponentProcess } from '../kernel/component/mod.ts';
+import { INGOT_VERSION } from '../kernel/component/version.ts';
 import { kernelComponents, type ComponentLoader } from '../kernel/components.ts';
 import { registerAppCommands } from '../kernel/client/mod.ts';
 import { smokeTestCommand } from '../kernel/smoke-tests/command.ts';
@@ -21,9 +20,6 @@ import { registerErrandCommand } from '../orchestrator/client/errand-command.ts'
 import { UsageError } from './errors.ts';
 import { deploymentVerb } from './verbs.ts';
 
-const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as {
-  version: string;
-};
 
 export function buildCli(argv: string[], components: Record<string, ComponentLoader> = kernelComponents): Argv {
   const cli = yargs(argv)
@@ -34,7 +30,7 @@ export function buildCli(argv: string[], components: Record<string, ComponentLoa
       'Print the version of Ingot',
       (y) => y.option('json', { type: 'boolean', describe: 'Print JSON', default: false }),
       (args) => {
-        const info = { version: pkg.version, node: process.version };
+        const info = { version: INGOT_VERSION, node: process.version };
         console.log(args.json ? JSON.stringify(info) : `ingot ${info.version} (node ${info.node})`);
       },
     )

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { counter, gauge, type Metric } from './metrics.ts';
 import { StatusServer } from './status-server.ts';
 import type { ComponentDefinition, RunningComponent } from './types.ts';
+import { INGOT_VERSION } from './version.ts';
 
 export interface ComponentHandle {
   readonly type: string;
@@ -46,6 +47,7 @@ export async function startComponent(def: ComponentDefinition, configFile: strin
     healthy: () => !draining && (bus?.connected ?? false) && (component?.healthy?.() ?? component !== undefined),
     varz: (): Record<string, unknown> => ({
       type: def.type,
+      version: INGOT_VERSION,
       index: config.index,
       uuid,
       host: `${host}:${status.port}`,

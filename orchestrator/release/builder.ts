@@ -54,7 +54,7 @@ export async function createRelease(options: CreateReleaseOptions): Promise<Crea
   const cache = join(outDir, '.cache');
   mkdirSync(cache, { recursive: true });
 
-  const packages: PackageSource[] = await doing('Reading the packages', async () => [await ingotPackage(repoRoot), natsServerPackage()]);
+  const packages: PackageSource[] = await doing('Reading the packages', async () => [await ingotPackage(repoRoot, options.version), natsServerPackage()]);
   const jobs = loadJobs(join(repoRoot, 'kernel', 'jobs'), repoRoot, new Set(packages.map((p) => p.name)));
 
   const builtPackages: CreatedRelease['packages'] = [];

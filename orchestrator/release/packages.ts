@@ -51,7 +51,14 @@ async function esbuildModule(): Promise<typeof import('esbuild')> {
   return import('esbuild');
 }
 
-export async function ingotPackage(repoRoot: string): Promise<PackageSource> {
+/**
+ * The `ingot` package. A release version given explicitly (`create-release --version V`) is
+ * stamped into the package's package.json, which components report in /varz: a new release
+ * of an unchanged tree is then a new package, and a deploy of it rolls every kernel job — what
+ * an operator shipping "V" expects. The default dev version is derived from the fingerprints,
+ * so it cannot be part of them, and the checkout's own version stays.
+ */
+export async function ingotPackage(repoRoot: string, releaseVersion?: string): Promise<PackageSource> {
   const files = sourceFiles(repoRoot);
   const modules = productionModules(repoRoot);
   const esbuild = await esbuildModule();
@@ -60,6 +67,7 @@ export async function ingotPackage(repoRoot: string): Promise<PackageSource> {
     `esbuild ${esbuild.version}`,
     `node-abi ${process.versions.modules} ${process.platform}-${process.arch}`,
     ...modules.map((m) => `${m.path}@${m.version} ${m.integrity}`),
+    ...(releaseVersion === undefined ? [] : [`release version ${releaseVersion}`]),
   ]);
   return {
     name: 'ingot',
@@ -100,6 +108,10 @@ export async function ingotPackage(repoRoot: string): Promise<PackageSource> {
         mkdirSync(dirname(join(dir, f.path)), { recursive: true });
         copyFileSync(join(repoRoot, f.path), join(dir, f.path));
         if (f.executable) chmodSync(join(dir, f.path), 0o755);
+      }
+      if (releaseVersion !== undefined) {
+        const pkgJson = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Record<string, unknown>;
+        writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ ...pkgJson, version: releaseVersion }, null, 2)}\n`);
       }
       for (const m of modules) {
         const src = join(repoRoot, m.path);

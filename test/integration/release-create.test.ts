@@ -26,6 +26,8 @@ interface Ctx {
   firstMs: number;
   secondMs: number;
   archive: ReleaseArchive;
+  /** The same tree released as an explicit version. */
+  stamped: CreatedRelease;
 }
 const test = anyTest as TestFn<Ctx>;
 
@@ -40,6 +42,7 @@ test.before(async (t) => {
   t.context.second = await createRelease({ repoRoot, outDir });
   t.context.secondMs = Date.now() - start;
   t.context.archive = await readRelease(t.context.second.tarball);
+  t.context.stamped = await createRelease({ repoRoot, outDir, version: '9.9.9-stamped.1' });
 });
 
 /** Module-wide: ava gives after hooks the before hook's context, never what a test added to its own. */
@@ -92,6 +95,18 @@ test('the ingot package runs `ingot version` and `ingot component --help` with p
   t.regex(wrapper.stdout, /^ingot \d+\.\d+\.\d+ \(node v20/);
   const help = await run(join(pkg, 'bin', 'ingot'), ['component', '--help'], { env });
   t.regex(help.stdout, /router/);
+});
+
+test('an explicit release version is stamped into the ingot package, which is then a new package that reports it', async (t) => {
+  const { first, stamped } = t.context;
+  const fingerprint = (r: CreatedRelease, name: string) => r.packages.find((p) => p.name === name)!.fingerprint;
+  t.not(fingerprint(stamped, 'ingot'), fingerprint(first, 'ingot'), 'a deploy of the new release updates every job using the package');
+  t.is(fingerprint(stamped, 'nats-server'), fingerprint(first, 'nats-server'));
+  const pkg = join(t.context.dir, 'packages', 'ingot-stamped');
+  await unpack((await readRelease(stamped.tarball)).packages.find((p) => p.name === 'ingot')!.tarball, pkg);
+  const version = await run(process.execPath, [join(pkg, 'bin', 'ingot.js'), 'version', '--json'], { env: { PATH: '/usr/bin:/bin' }, cwd: t.context.dir });
+  t.is(JSON.parse(version.stdout).version, '9.9.9-stamped.1');
+  t.is(JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')).type, 'module', 'the rest of package.json stays');
 });
 
 test('the nats job renders a three-node cluster config that nats-server accepts', async (t) => {
