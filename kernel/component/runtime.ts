@@ -32,6 +32,8 @@ export async function startComponent(def: ComponentDefinition, configFile: strin
   const log = createLogger(def.type, config.index, config.logging.level);
   const uuid = randomUUID();
   const host = config.local_ip ?? localIp();
+  // Where monitoring reaches the status server: the address it is bound to, unless it listens on all.
+  const statusHost = ['0.0.0.0', '::'].includes(config.status.host) ? host : config.status.host;
   const startedAt = new Date();
   const cpuAtStart = { usage: process.cpuUsage(), at: process.hrtime.bigint() };
   let draining = false;
@@ -50,7 +52,7 @@ export async function startComponent(def: ComponentDefinition, configFile: strin
       version: INGOT_VERSION,
       index: config.index,
       uuid,
-      host: `${host}:${status.port}`,
+      host: `${statusHost}:${status.port}`,
       start: startedAt.toISOString(),
       uptime: formatUptime(Date.now() - startedAt.getTime()),
       cpu: cpuPercent(cpuAtStart),
@@ -86,7 +88,7 @@ export async function startComponent(def: ComponentDefinition, configFile: strin
     type: def.type,
     index: config.index,
     uuid,
-    host: `${host}:${status.port}`,
+    host: `${statusHost}:${status.port}`,
     credentials: status.credentials,
     start: startedAt.toISOString(),
     uptime: formatUptime(Date.now() - startedAt.getTime()),

@@ -5,6 +5,7 @@
 import { connect, type NatsConnection } from 'nats';
 import type { z } from 'zod';
 import { replies, subjects } from '../bus/mod.ts';
+import { INGOT_VERSION } from '../component/version.ts';
 import type { SmokeTestConfig } from './config.ts';
 
 export interface CheckResult {
@@ -105,7 +106,57 @@ const checks: Check[] = [
       return 'healthmanager.health answered';
     },
   },
+  {
+    // After a deploy of a new release: nothing still runs the old one (the errand itself is
+    // installed from the deployed release, so its version is the one expected).
+    name: 'every kernel component runs this release',
+    run: async (c, nc) => {
+      const found = await discoverComponents(await nc(), c.timeout_s);
+      if (found.length === 0) throw new Error('no component answered vcap.component.discover');
+      const behind: string[] = [];
+      await Promise.all(
+        found.map(async (a) => {
+          const auth = Buffer.from(`${a.credentials[0]}:${a.credentials[1]}`).toString('base64');
+          const res = await fetchWithin(`http://${a.host}/varz`, c.timeout_s, { headers: { Authorization: `Basic ${auth}` } }).catch((err: Error) => {
+            throw new Error(`${a.type}/${a.index} (${a.host}): ${err.message}`);
+          });
+          if (res.status !== 200) throw new Error(`${a.type}/${a.index} (${a.host}): /varz answered ${res.status}`);
+          const { version } = (await res.json()) as { version?: unknown };
+          if (version !== INGOT_VERSION) behind.push(`${a.type}/${a.index} runs ${String(version)}`);
+        }),
+      );
+      if (behind.length > 0) throw new Error(`not on ${INGOT_VERSION}: ${behind.sort().join(', ')}`);
+      return `${found.length} components on ${INGOT_VERSION}`;
+    },
+  },
 ];
+
+/**
+ * Every component's answer to vcap.component.discover: collected until none came for half a
+ * second (the answers arrive together), at most `timeoutS`.
+ */
+async function discoverComponents(conn: NatsConnection, timeoutS: number): Promise<Array<z.output<typeof replies.componentDiscover>>> {
+  const inbox = conn.subscribe(`_INBOX.smoke.${Math.random().toString(36).slice(2)}`);
+  const byUuid = new Map<string, z.output<typeof replies.componentDiscover>>();
+  const deadline = Date.now() + timeoutS * 1000;
+  let quiet: NodeJS.Timeout | undefined;
+  const settle = (): void => {
+    clearTimeout(quiet);
+    quiet = setTimeout(() => inbox.unsubscribe(), Math.min(500, Math.max(0, deadline - Date.now())));
+  };
+  const hardStop = setTimeout(() => inbox.unsubscribe(), timeoutS * 1000);
+  conn.publish(subjects.componentDiscover.subject, json({}), { reply: inbox.getSubject() });
+  // The first answers may take a moment; quiet time counts only once one came.
+  quiet = setTimeout(() => inbox.unsubscribe(), Math.min(timeoutS * 1000, 3000));
+  for await (const m of inbox) {
+    const a = parseJson(m.data, replies.componentDiscover);
+    if (a) byUuid.set(a.uuid, a);
+    settle();
+  }
+  clearTimeout(quiet);
+  clearTimeout(hardStop);
+  return [...byUuid.values()];
+}
 
 /** Runs every check (one NATS connection shared by those that need one); never throws. */
 export async function runSmokeTests(config: SmokeTestConfig, onResult: (r: CheckResult) => void = () => undefined): Promise<CheckResult[]> {

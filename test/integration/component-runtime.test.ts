@@ -3,6 +3,7 @@
 // survives NATS restarts and malformed messages, and refuses a bad config in one line.
 import anyTest, { type TestFn } from 'ava';
 import { connect, type NatsConnection } from 'nats';
+import { INGOT_VERSION } from '../../kernel/component/version.ts';
 import { NatsServer } from '../helpers/nats-server.ts';
 import { eventually, PROBE_CLI, runCli, startComponentProcess, writeConfig, type StartedComponent } from '../helpers/component-process.ts';
 
@@ -42,7 +43,10 @@ test.serial('announces itself on vcap.component.announce at start', async (t) =>
   const a = await eventually(() => t.context.announces.find((m) => m.type === 'probe'), 10_000, 'announce');
   t.is(a.index, 3);
   t.deepEqual(a.credentials, ['ingot', STATUS_PASSWORD]);
-  t.regex(String(a.host), /:\d+$/);
+  // Monitoring reaches /varz at the announced address (here the loopback the status server is bound to).
+  const res = await fetch(`http://${String(a.host)}/varz`, { headers: { authorization: t.context.probe.auth } });
+  t.is(res.status, 200);
+  t.is(((await res.json()) as { version?: string }).version, INGOT_VERSION);
   t.regex(String(a.uptime), /^\d+d:\d+h:\d+m:\d+s$/);
 });
 
