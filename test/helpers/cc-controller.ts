@@ -89,6 +89,17 @@ export interface Controller {
   kill(): Promise<void>;
 }
 
+/** How a controller suite (cc-*-suite.ts) is run: on which database. */
+export interface CcSuiteOptions {
+  /** The controller's `db.url`: an empty database, made when the suite starts. */
+  dbUrl: () => Promise<string>;
+}
+
+/** A `db.url` of a new SQLite file: the database of a single controller. */
+export async function sqliteDbUrl(): Promise<string> {
+  return `sqlite://${join(scratchDir('cc-db'), 'cc.db')}`;
+}
+
 export async function startController(nats: NatsServer, overrides: Record<string, unknown> = {}): Promise<Controller> {
   const dir = scratchDir('cc');
   const port = await freePort();

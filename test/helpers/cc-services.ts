@@ -58,10 +58,10 @@ export interface ServicesWorld {
 
 /**
  * A nats-server, a test stager and DEA (one journal), a controller trusting the Redis
- * gateway's credential, a Redis node and gateway — registered by the time this returns — and
- * a third-party broker (not registered).
+ * gateway's credential (on `options.dbUrl`, else a SQLite file of its own), a Redis node and
+ * gateway — registered by the time this returns — and a third-party broker (not registered).
  */
-export async function startServicesWorld(name: string): Promise<ServicesWorld> {
+export async function startServicesWorld(name: string, options: { dbUrl?: string } = {}): Promise<ServicesWorld> {
   const nats = await NatsServer.start();
   const parts: Partial<ServicesWorld> = { nats };
   const stop = async () => {
@@ -76,7 +76,7 @@ export async function startServicesWorld(name: string): Promise<ServicesWorld> {
     parts.journal = new Journal();
     parts.stager = await TestStager.start(nats, parts.journal);
     parts.dea = await TestDea.start(nats, `dea-${name}`, parts.journal);
-    parts.cc = await startController(nats, SERVICES_CC_CONFIG);
+    parts.cc = await startController(nats, { ...SERVICES_CC_CONFIG, ...(options.dbUrl ? { db: { url: options.dbUrl } } : {}) });
     parts.redis = await startRedisService(nats, name);
     parts.tp = await TestOsbBroker.start();
     const { cc, redis } = parts;

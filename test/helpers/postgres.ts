@@ -4,6 +4,7 @@
 // stop() kills it and removes the directory. A run that dies without stop() leaves a postmaster
 // whose command line points into the scratch root, so scripts/sweep.sh kills it with the rest
 // (its backends exit when the postmaster is gone).
+import type { TestFn } from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -130,4 +131,20 @@ export class PostgresCluster {
       }
     }
   }
+}
+
+/**
+ * Runs a controller suite of a test file on PostgreSQL: a cluster started before the suite's
+ * hooks and stopped after its after hooks (ava runs hooks in the order they are registered; a
+ * serial one waits for those before it), and `register` given a factory of the database.
+ */
+export function onPostgres<C>(test: TestFn<C>, database: string, register: (dbUrl: () => Promise<string>) => void): void {
+  let cluster: PostgresCluster | undefined;
+  test.serial.before(async () => {
+    cluster = await PostgresCluster.start();
+  });
+  register(() => cluster!.createDatabase(database));
+  test.serial.after.always(async () => {
+    await cluster?.stop();
+  });
 }
