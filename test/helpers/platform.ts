@@ -3,8 +3,10 @@
 // running apps in namespace containers (each its own netns prefix, subnet, host ports and
 // uids), optionally health managers, and a loopback npm registry its stagers install from.
 // The CLI reaches the API through the router at `http://api.<system_domain>:<router port>` —
-// a `*.localhost` name, as on the local platform. `stop()` ends the DEAs with SIGTERM (they
-// remove their containers), then everything else.
+// a `*.localhost` name, as on the local platform. Optionally the services (a node and a gateway
+// per service, services-deployment.ts): their gateways register with the controller and the
+// DEAs' containers may reach the nodes' servers on the host's address. `stop()` ends the DEAs
+// with SIGTERM (they remove their containers), then everything else.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { eventually, INGOT_BIN, runCli, startComponentProcess, writeConfig, type StartedComponent } from './component-process.ts';
@@ -15,6 +17,7 @@ import { NatsServer } from './nats-server.ts';
 import { startNpmRegistry, type NpmRegistry } from './npm-registry.ts';
 import { freePort } from './ports.ts';
 import { send, startRouter, type Reply, type RouterUnderTest } from './router-process.ts';
+import { brokersRegistered, planServices, servicesControllerConfig, startServices, type RunningServices, type ServiceLabel } from './services-deployment.ts';
 import { runPrefix, scratchDir } from './tmp.ts';
 
 const DEA_STATUS_PASSWORD = 'dea-e2e-secret';
@@ -46,6 +49,8 @@ export interface Platform {
   deaPrefixes: string[];
   /** Health managers, by index (none unless asked for). */
   hms: StartedComponent[];
+  /** The services asked for (none unless asked for). */
+  services: RunningServices;
   /** Starts DEA `index` again with its config (after a kill): it adopts or cleans up what its predecessor left. */
   restartDea(index: number): Promise<StartedComponent>;
   /** Starts health manager `index` again with its config (after a stop). */
@@ -75,6 +80,10 @@ export interface PlatformOptions {
   healthManagers?: number;
   /** DEA heartbeat interval (default 1 s). */
   deaHeartbeatS?: number;
+  /** Services to run (default none): per label a node and a gateway, registered with the controller as a broker. */
+  services?: ServiceLabel[];
+  /** Each service node's capacity (default 10 instances). */
+  serviceCapacity?: Partial<Record<ServiceLabel, number>>;
 }
 
 /** The health managers' timings: a missing instance is noticed within ~4 s of its last heartbeat. */
@@ -114,8 +123,12 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       rolling_instance_timeout_s: 60,
       router_register_interval_s: 5,
       drain_timeout_s: 5,
+      ...(opts.services?.length ? servicesControllerConfig(opts.services) : {}),
     });
     cleanups.push(() => cc.kill());
+    // The nodes' ports first: the DEAs' containers may reach exactly those on the host.
+    const plannedServices = await planServices(opts.services ?? [], hostAddress(), opts.serviceCapacity);
+    const serviceAllow = plannedServices.map((s) => ({ cidr: `${hostAddress()}/32`, ports: s.appPorts }));
 
     // Each DEA takes a /26 of the file's octet, 20 host ports and 50 uids of its own.
     const octet = KERNEL_BLOCKS.e2e.subnetOctet();
@@ -134,7 +147,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
         network: {
           subnet: `10.254.${octet}.${i * 64}/26`,
           host_ports: { start: portBase + i * 20, count: 20 },
-          allow: [{ cidr: `${registry.host}/32`, ports: [registry.port] }],
+          allow: [{ cidr: `${registry.host}/32`, ports: [registry.port] }, ...serviceAllow],
         },
         uid_range: { start: 23_000 + i * 100, count: 50 },
         heartbeat_interval_s: opts.deaHeartbeatS ?? 1,
@@ -152,13 +165,25 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       deas[i] = dea;
       return dea;
     };
-    await Promise.all(deaConfigs.map((_, i) => startDea(i)));
+    let services: RunningServices | undefined;
+    // The services start meanwhile (a first PostgreSQL, MariaDB or RabbitMQ start takes a while).
+    const servicesStarted = startServices(nats, plannedServices).then((s) => {
+      services = s;
+      return s;
+    });
+    cleanups.push(async () => {
+      await servicesStarted.catch(() => undefined); // a failed start has stopped what it started
+      await services?.stop();
+    });
+    const deasStarted = await Promise.allSettled(deaConfigs.map((_, i) => startDea(i)));
     cleanups.push(async () => {
       // Whichever DEA process holds each slot now; a killed one is started again so that it
       // cleans up what it left behind.
       for (let i = 0; i < deas.length; i++) {
-        let dea = deas[i]!;
-        if (dea.proc.exitCode !== null || dea.proc.signalCode !== null) dea = await startDea(i).catch(() => dea);
+        const held = deas[i];
+        if (!held) continue; // it never started
+        let dea = held;
+        if (dea.proc.exitCode !== null || dea.proc.signalCode !== null) dea = await startDea(i).catch(() => held);
         if (dea.proc.exitCode === null && dea.proc.signalCode === null) {
           // SIGTERM: the DEA stops every instance and removes its containers before it exits.
           dea.proc.kill('SIGTERM');
@@ -167,6 +192,8 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
         }
       }
     });
+    for (const r of deasStarted) if (r.status === 'rejected') throw r.reason;
+    const runningServices = await servicesStarted;
 
     const hmConfigs = Array.from({ length: opts.healthManagers ?? 0 }, (_, i) =>
       writeConfig(`${label}-hm${i}`, {
@@ -201,6 +228,8 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     const apiUrl = `http://api.${systemDomain}:${router.port}`;
     // Ready when the API answers through the router (the controller registered its route).
     await eventually(async () => (await send({ port: router.port, host: `api.${systemDomain}`, path: '/v3/info' })).status === 200, 30_000, 'the API through the router');
+    const brokerNames = Object.values(runningServices.byLabel).map((s) => s.brokerName);
+    await brokersRegistered(async () => ((await cc.admin.get('/v3/service_brokers')).body.resources as Array<{ name: string }>).map((b) => b.name), brokerNames);
 
     const platform: Platform = {
       nats,
@@ -213,6 +242,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       deas,
       deaPrefixes: deaConfigs.map((_, i) => `${prefix}${i}`),
       hms,
+      services: runningServices,
       restartDea: startDea,
       restartHealthManager: startHm,
       systemDomain,

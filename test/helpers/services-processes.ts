@@ -59,9 +59,10 @@ export interface ServiceGatewaySpec {
   plans: Record<string, Record<string, number>>;
 }
 
-/** A gateway offering the node's `default` plan. */
+/** A gateway offering the node's `default` plan, on loopback; it announces that URL, so a controller reaches it. */
 export async function startServiceGateway(nats: NatsServer, spec: ServiceGatewaySpec): Promise<RunningGateway> {
   const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
   const serviceId = `ingot-${spec.label}-service`;
   const planId = `ingot-${spec.label}-default`;
   const configFile = writeConfig(`gateway-${spec.name}`, {
@@ -69,7 +70,7 @@ export async function startServiceGateway(nats: NatsServer, spec: ServiceGateway
     label: spec.label,
     name: `${spec.label}-${spec.name}`,
     base_dir: join(scratchDir(`gateway-${spec.name}-state`), 'state'),
-    broker: { host: '127.0.0.1', port, ...BROKER },
+    broker: { host: '127.0.0.1', port, url, ...BROKER },
     announce_interval_s: 1,
     node_timeout_s: 30,
     service: { id: serviceId, description: spec.description, tags: spec.tags },
@@ -77,7 +78,7 @@ export async function startServiceGateway(nats: NatsServer, spec: ServiceGateway
     status: { host: '127.0.0.1', port: 0, ...STATUS },
   });
   const proc = await startComponentProcess('service-gateway', configFile, { readyTimeoutMs: 30_000, statusPassword: STATUS.password });
-  const broker: BrokerUnderTest = { url: `http://127.0.0.1:${port}`, ...BROKER, serviceId, planId };
+  const broker: BrokerUnderTest = { url, ...BROKER, serviceId, planId };
   return { proc, broker };
 }
 
