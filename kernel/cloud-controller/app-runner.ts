@@ -69,8 +69,8 @@ export class AppRunner {
       if (app.state === 'STARTED') return app;
       const runnable = await loadRunnable(this.d.store, app, this.d.box);
       if (!runnable) throw errors.noDroplet();
-      const started = await this.quotas.guard(app.space_guid, contribution({ ...runnable.process, started: true }), async () =>
-        (await this.d.store.apps.update(app.guid, { state: 'STARTED', version: randomUUID() }))!,
+      const started = await this.quotas.guard(app.space_guid, contribution({ ...runnable.process, started: true }), async (tx) =>
+        (await tx.apps.update(app.guid, { state: 'STARTED', version: randomUUID() }))!,
       );
       this.changed(started.guid);
       this.apiLog(started.guid, `Starting app ${started.name} with ${runnable.process.instances} instance(s)`);
@@ -112,9 +112,9 @@ export class AppRunner {
       }
       // A stopped app restarted starts: its instances count toward the quotas from now.
       const adds = app.state === 'STARTED' ? NO_USAGE : contribution({ ...runnable.process, started: true });
-      const next = await this.quotas.guard(app.space_guid, adds, async () => {
+      const next = await this.quotas.guard(app.space_guid, adds, async (tx) => {
         if (app.state === 'STARTED') this.d.bus.publish(subjects.deaStop, { app_id: app.guid });
-        return (await this.d.store.apps.update(app.guid, { state: 'STARTED', version: randomUUID() }))!;
+        return (await tx.apps.update(app.guid, { state: 'STARTED', version: randomUUID() }))!;
       });
       this.changed(app.guid);
       this.apiLog(app.guid, `Restarting app ${app.name}`);
@@ -132,9 +132,14 @@ export class AppRunner {
       const after = { ...before, ...definedOnly(change) };
       const plan = planProcessChange(app.state === 'STARTED', before, after);
       if (plan.kind !== 'none' && this.rollouts.has(appGuid)) throw errors.conflict('A rolling restart of this app is in progress; scale when it ends');
-      const started = app.state === 'STARTED';
-      const adds = delta(contribution({ ...before, started }), contribution({ ...after, started }));
-      const updated = await this.quotas.guard(app.space_guid, adds, async () => (await this.d.store.processes.update(before.guid, definedOnly(change)))!);
+      // What the scale adds is read again under the quota lock: another controller may have
+      // scaled or stopped the app since, and a stale `before` could undercount it.
+      const adds = async (tx: Store) => {
+        const current = (await webProcess(tx, appGuid)) ?? before;
+        const started = (await tx.apps.get(appGuid))?.state === 'STARTED';
+        return delta(contribution({ ...current, started }), contribution({ ...current, ...definedOnly(change), started }));
+      };
+      const updated = await this.quotas.guard(app.space_guid, adds, async (tx) => (await tx.processes.update(before.guid, definedOnly(change)))!);
       if (before.instances !== updated.instances) this.changed(appGuid);
       if (plan.kind === 'none') return updated;
       this.apiLog(appGuid, `Scaling app ${app.name}: ${before.instances}→${updated.instances} instances, ${updated.memory_in_mb} MB, ${updated.disk_in_mb} MB disk`);

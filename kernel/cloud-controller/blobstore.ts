@@ -1,7 +1,9 @@
 // The blobstore: a local directory, content-addressed. Packages and droplets live under
 // their sha256, app files of the resource cache under their sha1 (the digest clients send
 // in resource_match). A blob is written to tmp/ first and renamed into place, so a reader
-// never sees half a file and two uploads of the same bits share one blob.
+// never sees half a file and two uploads of the same bits share one blob. Controllers sharing
+// the directory each write to their own tmp/cc-<index>/, and clear only that one at start:
+// what is in another's may be an upload it is receiving right now.
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -13,17 +15,18 @@ export type BlobKind = 'packages' | 'droplets' | 'resources';
 const KEY = { packages: /^[0-9a-f]{64}$/, droplets: /^[0-9a-f]{64}$/, resources: /^[0-9a-f]{40}$/ } as const;
 
 export class Blobstore {
-  private constructor(readonly dir: string) {}
+  private constructor(
+    readonly dir: string,
+    readonly tmpDir: string,
+  ) {}
 
-  static async open(dir: string): Promise<Blobstore> {
-    for (const sub of ['packages', 'droplets', 'resources', 'tmp']) await mkdir(join(dir, sub), { recursive: true });
-    const store = new Blobstore(dir);
+  /** The blobstore in `dir`, as the controller of config `index` uses it. */
+  static async open(dir: string, index = 0): Promise<Blobstore> {
+    const store = new Blobstore(dir, join(dir, 'tmp', `cc-${index}`));
+    for (const sub of ['packages', 'droplets', 'resources']) await mkdir(join(dir, sub), { recursive: true });
+    await mkdir(store.tmpDir, { recursive: true });
     await store.sweepTmp();
     return store;
-  }
-
-  get tmpDir(): string {
-    return join(this.dir, 'tmp');
   }
 
   tempPath(label = 'blob'): string {
@@ -69,7 +72,7 @@ export class Blobstore {
     return { sha256: digest, size };
   }
 
-  /** Removes what a crash left in tmp/. */
+  /** Removes what a crash of this controller left in its tmp/. */
   async sweepTmp(): Promise<void> {
     for (const name of await readdir(this.tmpDir)) await rm(join(this.tmpDir, name), { force: true, recursive: true });
   }

@@ -1,8 +1,7 @@
 // What exists from the first start and is kept true at every start: the admin user of the
 // config (its password follows the config), the default organization and space, and the
-// system and apps domains as shared domains. An upload a restart cut off is FAILED, so its
-// package accepts bits again. Controllers sharing one database may start at the same moment:
-// whichever inserts second finds what the first inserted.
+// system and apps domains as shared domains. Controllers sharing one database may start at
+// the same moment: whichever inserts second finds what the first inserted.
 import { hashPassword, verifyPassword } from './auth/passwords.ts';
 import type { CcConfig } from './config.ts';
 import { DbError, type Store } from './db/mod.ts';
@@ -32,8 +31,6 @@ export async function bootstrap(store: Store, config: CcConfig): Promise<Bootstr
     () => store.spaces.find({ organization_guid: org.guid, name: config.default_space }),
     () => store.spaces.insert({ guid: newGuid(), name: config.default_space, organization_guid: org.guid, created_at: at, updated_at: at }),
   );
-
-  await store.packages.updateWhere({ state: 'PROCESSING_UPLOAD' }, { state: 'FAILED', error: 'The upload was cut off by a controller restart; upload the bits again.' });
 
   const apps = config.apps_domain ?? config.system_domain;
   for (const name of new Set([config.system_domain, apps])) {

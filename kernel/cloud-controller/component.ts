@@ -42,6 +42,7 @@ import { BrokerRegistry } from './services/brokers.ts';
 import { credentialBox } from './services/credential-box.ts';
 import { ServiceOperations } from './services/operations.ts';
 import { Stager } from './staging.ts';
+import { UploadClaims } from './upload-claims.ts';
 
 /** The queue group of controllers sharing a database: one of them handles each HM request and gateway announce. */
 const CC_QUEUE = 'cloudcontrollers';
@@ -56,8 +57,13 @@ export default defineComponent({
     const store = await openStore(dbUrl).catch((err: unknown) => {
       throw err instanceof DbError ? new ComponentError('start_failed', err.message, { cause: err }) : err;
     });
-    const blobs = await Blobstore.open(base(config.blobstore.dir));
+    const blobs = await Blobstore.open(base(config.blobstore.dir), config.index);
     const boot = await bootstrap(store, config);
+    // Uploads this controller's previous process was receiving are dead; another's may be live.
+    const uploads = new UploadClaims({ store, index: config.index, heartbeatS: config.upload_heartbeat_s, log });
+    const cutOff = await uploads.failDead();
+    if (cutOff > 0) log.warn({ packages: cutOff }, 'uploads cut off by a controller stop marked FAILED');
+    uploads.start();
 
     // The API listens before the signer is made: with external_port 0 only the bound port
     // tells the URL DEAs reach. Routes follow at once; a request in between gets a 404.
@@ -80,7 +86,7 @@ export default defineComponent({
     const failed = await stager.failInterrupted();
     if (failed > 0) log.warn({ builds: failed }, 'builds interrupted by a restart marked FAILED');
 
-    deps = { config, store, blobs, bus, log, tokens, signer, runner, stager, logs, domains: boot.domains, defaultSpaceGuid: boot.defaultSpaceGuid, services: { brokers, operations, box } };
+    deps = { config, store, blobs, bus, log, tokens, signer, runner, stager, uploads, logs, domains: boot.domains, defaultSpaceGuid: boot.defaultSpaceGuid, services: { brokers, operations, box } };
     for (const register of [
       registerRoot,
       registerAuth,
@@ -147,6 +153,7 @@ export default defineComponent({
       async stop() {
         for (const u of unsubscribe) u();
         registrar.stop();
+        uploads.stop();
         runner.cancelAll();
         await operations.stop();
         await server.close();

@@ -103,6 +103,11 @@ export const ccConfig = componentConfig({
     })
     .strict()
     .default({}),
+  /**
+   * How often a controller receiving a package upload says it is still at it; an upload not
+   * heard of for 3 × this is dead, and any controller marks it FAILED (upload-claims.ts).
+   */
+  upload_heartbeat_s: z.number().positive().default(10),
   /** A rolling restart waits this long for each new instance to run before giving up. */
   rolling_instance_timeout_s: z.number().positive().default(180),
   /** Re-registration interval with the routers until one announces its own on router.start. */

@@ -1,9 +1,9 @@
 // The controller store's cases, for any database it runs on: filters, order, paging and
 // counts; unique violations and rollbacks; the types that come back; migrations applied once
-// — also by two controllers migrating at once — and kept across a reopen. Run on SQLite by
+// — also by two controllers migrating at once — and kept across a reopen; named locks. Run on SQLite by
 // test/unit/cc-state.test.ts and on PostgreSQL by test/integration/cc-state-postgres.test.ts.
 import type { TestFn } from 'ava';
-import { DbError, openDriver, openStore, type AppRecord, type OrganizationRecord } from '../../kernel/cloud-controller/db/mod.ts';
+import { DbError, openDriver, openStore, type AppRecord, type OrganizationRecord, type Store } from '../../kernel/cloud-controller/db/mod.ts';
 import { migrate, migrations } from '../../kernel/cloud-controller/db/migrations.ts';
 
 export interface StoreCasesOptions {
@@ -70,7 +70,7 @@ export function registerStoreCases(test: TestFn<unknown>, { engine, database }: 
     const app: AppRecord = { guid: 'a', name: 'what?', space_guid: 's', state: 'STOPPED', version: 'v', droplet_guid: null, environment_variables: { Q: '?' }, buildpacks: [], stack: 'bookworm', labels: {}, annotations: {}, created_at: 'x', updated_at: 'x' };
     await store.apps.insert(app);
     const size = 5 * 1024 ** 3;
-    await store.packages.insert({ guid: 'p', app_guid: 'a', type: 'bits', state: 'READY', sha256: null, size, error: null, created_at: 'x', updated_at: 'x' });
+    await store.packages.insert({ guid: 'p', app_guid: 'a', type: 'bits', state: 'READY', sha256: null, size, error: null, upload_controller_index: null, upload_claim: null, created_at: 'x', updated_at: 'x' });
     await store.processes.insert({ guid: 'w', app_guid: 'a', type: 'web', instances: 2, memory_in_mb: 256, disk_in_mb: 1024, command: null, health_check_type: 'port', health_check_endpoint: null, health_check_timeout: null, created_at: 'x', updated_at: 'x' });
     t.is((await store.packages.get('p'))!.size, size);
     t.is((await store.processes.get('w'))!.instances, 2);
@@ -95,5 +95,35 @@ export function registerStoreCases(test: TestFn<unknown>, { engine, database }: 
     const again = await openStore(url);
     t.is((await again.organizations.find({ name: 'kept' }))?.guid, 'g-kept');
     await again.close();
+  });
+
+  test(`${engine}: locked runs one read-modify-write at a time per name, across stores sharing the database`, async (t) => {
+    const url = await database();
+    const first = await openStore(url);
+    // Two stores on one PostgreSQL database are two controllers; SQLite serves one, one store.
+    const second = engine === 'sqlite' ? first : await openStore(url);
+    t.teardown(async () => {
+      if (second !== first) await second.close();
+      await first.close();
+    });
+    await first.organizationQuotas.insert({ guid: 'q', name: 'q', total_memory_in_mb: null, total_instances: 0, total_routes: null, total_service_instances: null, created_at: 'x', updated_at: 'x' });
+    const count = async () => (await first.organizationQuotas.get('q'))!.total_instances;
+    const bump = (store: Store) =>
+      store.locked('counter', async (tx) => {
+        const n = (await tx.organizationQuotas.get('q'))!.total_instances!;
+        await new Promise((r) => setTimeout(r, 5));
+        await tx.organizationQuotas.update('q', { total_instances: n + 1 });
+      });
+    // More at once than a store's pool has connections: each waits on its own.
+    await Promise.all(Array.from({ length: 24 }, (_, i) => bump(i % 2 ? first : second)));
+    t.is(await count(), 24, 'no increment lost');
+    const abort = first.locked('counter', async (tx) => {
+      await tx.organizationQuotas.update('q', { total_instances: 0 });
+      throw new Error('abort');
+    });
+    await t.throwsAsync(abort, { message: 'abort' });
+    t.is(await count(), 24, 'rolled back');
+    await bump(second);
+    t.is(await count(), 25, 'and the lock released');
   });
 }

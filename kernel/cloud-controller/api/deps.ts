@@ -13,6 +13,7 @@ import type { BrokerRegistry } from '../services/brokers.ts';
 import type { CredentialBox } from '../services/credential-box.ts';
 import type { ServiceOperations } from '../services/operations.ts';
 import type { Stager } from '../staging.ts';
+import type { UploadClaims } from '../upload-claims.ts';
 
 export interface Deps {
   config: CcConfig;
@@ -24,6 +25,7 @@ export interface Deps {
   signer: UrlSigner;
   runner: AppRunner;
   stager: Stager;
+  uploads: UploadClaims;
   logs: LogStore;
   /** The apps domain (default shared domain) and the system domain, as resolved at boot. */
   domains: { system: string; apps: string };

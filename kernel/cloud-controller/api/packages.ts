@@ -51,7 +51,7 @@ export function registerPackages(server: ApiServer, d: Deps): void {
     const body = await readJson(ctx.req, createPackage);
     const app = await s.appNamed(ctx, body.relationships.app.data.guid, 'App is invalid. Ensure it exists and you have access to it.');
     const at = now();
-    const pkg = await d.store.packages.insert({ guid: newGuid(), app_guid: app.guid, type: 'bits', state: 'AWAITING_UPLOAD', sha256: null, size: null, error: null, created_at: at, updated_at: at });
+    const pkg = await d.store.packages.insert({ guid: newGuid(), app_guid: app.guid, type: 'bits', state: 'AWAITING_UPLOAD', sha256: null, size: null, error: null, upload_controller_index: null, upload_claim: null, created_at: at, updated_at: at });
     return ok(presentPackage(pkg, ctx.baseUrl), 201);
   });
 
@@ -66,27 +66,28 @@ export function registerPackages(server: ApiServer, d: Deps): void {
   server.route('POST', '/v3/packages/:guid/upload', 'user', async (ctx) => {
     const pkg = await pkgFor(ctx, 'write');
     // Claim the package: one upload at a time, and never over READY bits.
-    const claimed = await d.store.packages.updateWhere({ guid: pkg.guid, state: ['AWAITING_UPLOAD', 'FAILED'] }, { state: 'PROCESSING_UPLOAD', error: null });
-    if (claimed === 0) throw errors.unprocessable(`Package ${pkg.guid} is ${pkg.state}; bits can be uploaded only while it awaits them.`);
+    const claim = await d.uploads.claim(pkg.guid);
+    if (!claim) throw errors.unprocessable(`Package ${pkg.guid} is ${pkg.state}; bits can be uploaded only while it awaits them.`);
     let upload;
     try {
       upload = await receiveUpload(ctx.req, { tmpDir: d.blobs.tmpDir, maxBytes: d.config.max_upload_mb * 1024 * 1024, fileField: 'bits', what: 'The package upload' });
     } catch (err) {
-      await d.store.packages.update(pkg.guid, { state: 'AWAITING_UPLOAD' });
+      await claim.settle({ state: 'AWAITING_UPLOAD' });
       throw err;
     }
     try {
       const resources = parseResourcesField(upload.fields.resources);
       if (!upload.file && resources.length === 0) throw errors.unprocessable('Upload must include either resources or bits');
       const stored = await storePackage(d, upload.file?.path, resources);
-      const updated = await d.store.packages.update(pkg.guid, { state: 'READY', sha256: stored.sha256, size: stored.size });
+      const updated = await claim.settle({ state: 'READY', sha256: stored.sha256, size: stored.size });
+      if (!updated) throw errors.conflict(`Package ${pkg.guid} was given up on while this upload was processed; upload the bits again.`);
       const app = await d.store.apps.get(pkg.app_guid);
       if (app) await auditor(d.store).onApp(ctx, AUDIT.appUpload, app, { package_guid: pkg.guid });
-      return ok(presentPackage(updated!, ctx.baseUrl));
+      return ok(presentPackage(updated, ctx.baseUrl));
     } catch (err) {
       const detail = err instanceof PackageError ? errors.packageInvalid(err.message) : err;
       const reason = detail instanceof ApiError ? detail.message : 'Processing the upload failed';
-      await d.store.packages.update(pkg.guid, { state: 'FAILED', error: reason });
+      await claim.settle({ state: 'FAILED', error: reason });
       throw detail;
     } finally {
       await upload.cleanup();

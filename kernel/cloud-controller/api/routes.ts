@@ -123,7 +123,7 @@ export function registerRoutes(server: ApiServer, d: Deps): void {
     const at = now();
     const route: RouteRecord = { guid: newGuid(), host: body.host, path: body.path, domain_guid: domain.guid, space_guid: spaceGuid, created_at: at, updated_at: at };
     try {
-      await quotas.guard(spaceGuid, { ...NO_USAGE, routes: 1 }, () => d.store.routes.insert(route));
+      await quotas.guard(spaceGuid, { ...NO_USAGE, routes: 1 }, (tx) => tx.routes.insert(route));
     } catch (err) {
       if (err instanceof DbError && err.code === 'unique_violation') {
         throw errors.routeHostTaken(`Route ${uri} already exists: the host '${body.host}' is taken in domain ${domain.name}.`);

@@ -119,7 +119,7 @@ export function registerServiceInstances(server: ApiServer, d: Deps): void {
       updated_at: at,
     };
     try {
-      await quotas.guard(space.guid, { ...NO_USAGE, service_instances: 1 }, () => d.store.serviceInstances.insert(instance));
+      await quotas.guard(space.guid, { ...NO_USAGE, service_instances: 1 }, (tx) => tx.serviceInstances.insert(instance));
     } catch (err) {
       if (err instanceof DbError && err.code === 'unique_violation') throw taken(body.name);
       throw err;

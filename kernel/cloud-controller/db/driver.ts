@@ -14,6 +14,11 @@ export interface SqlDriver {
   exec(sql: string): Promise<void>;
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: SqlDriver) => Promise<T>): Promise<T>;
+  /**
+   * Inside a transaction: waits for the lock named `key`, then holds it until the transaction
+   * ends, against every controller sharing the database.
+   */
+  lock(key: string): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -333,6 +333,18 @@ CREATE INDEX service_bindings_instance ON service_bindings (instance_guid);
 CREATE INDEX service_bindings_app ON service_bindings (app_guid);
 `,
   },
+  {
+    id: 6,
+    name: 'package_upload_claims',
+    // Which controller is receiving a package's bits (its index), and the claim of that upload;
+    // updated_at is the claim's heartbeat. Uploads claimed before this migration have neither
+    // and are judged by their updated_at alone.
+    sql: `
+ALTER TABLE packages ADD COLUMN upload_controller_index INTEGER;
+ALTER TABLE packages ADD COLUMN upload_claim TEXT;
+CREATE INDEX packages_state ON packages (state);
+`,
+  },
 ];
 
 /**

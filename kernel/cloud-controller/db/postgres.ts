@@ -5,6 +5,8 @@ import pg from 'pg';
 import { DbError, type SqlDriver, type SqlParam } from './driver.ts';
 
 const UNIQUE_VIOLATION = '23505';
+/** The first key of the controller's named advisory locks ("ccl" in ASCII); the second is the name's hash. */
+const NAMED_LOCKS = 0x63636c;
 const INT8_OID = 20;
 
 /**
@@ -101,6 +103,13 @@ class PostgresDriver implements SqlDriver {
       // A connection that could not roll back is in an unknown state: destroy it, never reuse it.
       client.release(broken);
     }
+  }
+
+  // A transaction-scoped advisory lock: released by COMMIT or ROLLBACK, also when the
+  // connection dies. Two names of one hash share a lock, which only makes them wait in turn.
+  async lock(key: string): Promise<void> {
+    if (!this.client) throw new Error('lock() is only meaningful inside a transaction');
+    await query(this.client, 'SELECT pg_advisory_xact_lock(?, hashtext(?))', [NAMED_LOCKS, key]);
   }
 
   async close(): Promise<void> {

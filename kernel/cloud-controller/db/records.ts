@@ -99,6 +99,10 @@ export interface PackageRecord extends Timestamps {
   sha256: string | null;
   size: number | null;
   error: string | null;
+  /** While PROCESSING_UPLOAD: the `index` of the controller receiving the bits (upload-claims.ts). */
+  upload_controller_index: number | null;
+  /** While PROCESSING_UPLOAD: the token of that upload; only its holder moves the package on. */
+  upload_claim: string | null;
 }
 
 export type BuildState = 'STAGING' | 'STAGED' | 'FAILED';

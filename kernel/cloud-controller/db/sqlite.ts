@@ -50,7 +50,7 @@ class SqliteDriver implements SqlDriver {
 
   constructor(
     private readonly db: Database.Database,
-    private readonly lock: Lock,
+    private readonly txLock: Lock,
     private readonly inTx = false,
   ) {}
 
@@ -76,11 +76,11 @@ class SqliteDriver implements SqlDriver {
 
   async transaction<T>(fn: (tx: SqlDriver) => Promise<T>): Promise<T> {
     if (this.inTx) return fn(this);
-    const release = await this.lock.acquire();
+    const release = await this.txLock.acquire();
     try {
       this.db.exec('BEGIN IMMEDIATE');
       try {
-        const result = await fn(new SqliteDriver(this.db, this.lock, true));
+        const result = await fn(new SqliteDriver(this.db, this.txLock, true));
         this.db.exec('COMMIT');
         return result;
       } catch (err) {
@@ -92,13 +92,19 @@ class SqliteDriver implements SqlDriver {
     }
   }
 
+  // Nothing to take: a transaction here is already the only one (the async lock in this
+  // process, BEGIN IMMEDIATE against any other process on the file).
+  async lock(): Promise<void> {
+    if (!this.inTx) throw new Error('lock() is only meaningful inside a transaction');
+  }
+
   async close(): Promise<void> {
     await this.outside();
     this.db.close();
   }
 
   private async outside(): Promise<void> {
-    if (!this.inTx) await this.lock.idle();
+    if (!this.inTx) await this.txLock.idle();
   }
 }
 

@@ -80,6 +80,12 @@ export interface Store {
   startedAppsAfter(afterGuid: string, limit: number): Promise<AppRecord[]>;
   /** Runs `fn` in one transaction with a Store bound to it. */
   transaction<T>(fn: (store: Store) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one transaction that first takes the lock named `key`, held against every
+   * controller sharing the database until the transaction ends. `fn` must use the Store it is
+   * given: on SQLite a statement outside the open transaction waits for it to end.
+   */
+  locked<T>(key: string, fn: (store: Store) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -106,7 +112,7 @@ const specs = {
     table: 'processes',
     columns: ['guid', 'app_guid', 'type', 'instances', 'memory_in_mb', 'disk_in_mb', 'command', 'health_check_type', 'health_check_endpoint', 'health_check_timeout', 'created_at', 'updated_at'],
   },
-  packages: { table: 'packages', columns: ['guid', 'app_guid', 'type', 'state', 'sha256', 'size', 'error', 'created_at', 'updated_at'] },
+  packages: { table: 'packages', columns: ['guid', 'app_guid', 'type', 'state', 'sha256', 'size', 'error', 'upload_controller_index', 'upload_claim', 'created_at', 'updated_at'] },
   builds: {
     table: 'builds',
     columns: ['guid', 'app_guid', 'package_guid', 'droplet_guid', 'state', 'error', 'buildpacks', 'stack', 'staging_memory_in_mb', 'staging_disk_in_mb', 'created_by', 'controller_index', 'created_at', 'updated_at'],
@@ -188,6 +194,11 @@ export function sqlStore(db: SqlDriver): Store {
       return rows.map((r) => decode<AppRecord>(specs.apps, r));
     },
     transaction: (fn) => db.transaction((tx) => fn(sqlStore(tx))),
+    locked: (key, fn) =>
+      db.transaction(async (tx) => {
+        await tx.lock(key);
+        return fn(sqlStore(tx));
+      }),
     close: () => db.close(),
   };
   return store;
