@@ -17,6 +17,7 @@ import { directorServerCommand } from '../orchestrator/client/director-server-co
 import { registerReleaseCommands } from '../orchestrator/client/release-commands.ts';
 import { registerSshCommand } from '../orchestrator/client/ssh-command.ts';
 import { registerErrandCommand } from '../orchestrator/client/errand-command.ts';
+import { registerCloudCheckCommands, registerDeploymentEventsCommand } from '../orchestrator/client/cloud-check-command.ts';
 import { UsageError } from './errors.ts';
 import { deploymentVerb } from './verbs.ts';
 
@@ -55,8 +56,8 @@ export function buildCli(argv: string[], components: Record<string, ComponentLoa
     .command(balancerCommand)
     .command(smokeTestCommand);
   // `-d` with a verb both halves define picks the deployment's meaning (DESIGN.md §2).
-  const apps = deploymentVerb(argv) === undefined ? registerAppCommands(cli) : registerDeploymentVerbCommands(cli);
-  return [registerReleaseCommands, registerDirectorCommands, registerDeployCommands, registerInstancesCommands, registerVmsCommand, registerSshCommand, registerErrandCommand]
+  const apps = deploymentVerb(argv) === undefined ? registerAppCommands(cli) : registerDeploymentEventsCommand(registerDeploymentVerbCommands(cli));
+  return [registerReleaseCommands, registerDirectorCommands, registerDeployCommands, registerInstancesCommands, registerVmsCommand, registerSshCommand, registerErrandCommand, registerCloudCheckCommands]
     .reduce((y, add) => add(y), apps)
     .demandCommand(1, 'name a command; see ingot --help')
     .strict()

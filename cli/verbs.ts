@@ -3,7 +3,7 @@
 // when `-d DEPLOYMENT` is given, anywhere on the line. Pure, so the rule is tested alone.
 
 /** The verbs both halves of the CLI define. */
-export const SHARED_VERBS: ReadonlySet<string> = new Set(['logs', 'start', 'stop', 'restart', 'ssh']);
+export const SHARED_VERBS: ReadonlySet<string> = new Set(['logs', 'start', 'stop', 'restart', 'ssh', 'events']);
 
 /** The shared verb this command line uses with `-d`/`--deployment`, or undefined. */
 export function deploymentVerb(argv: readonly string[]): string | undefined {

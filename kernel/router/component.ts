@@ -6,7 +6,8 @@
 // router.greet, prunes stale endpoints, serves /routes, /varz and /metrics, and runs the
 // proxy workers that carry the traffic (workers.ts). On SIGTERM /healthz turns 503 at once
 // (the runtime does that), the workers keep serving for drain_wait_s so balancers notice,
-// then finish their requests in flight and stop.
+// then finish their requests in flight and stop. SIGUSR2 (the job's drain command) does the
+// first half ahead of the stop.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { replies, subjects, type RouterStart } from '../bus/mod.ts';
 import { counter, defineComponent, gauge, labelled, type Metric } from '../component/mod.ts';
@@ -68,6 +69,8 @@ export default defineComponent({
 
     // Check often enough that an endpoint outlives its threshold by at most a tenth of it.
     const pruneEveryMs = Math.min(5000, Math.max(250, (staleS * 1000) / 10));
+    /** Set by SIGUSR2: when the router went out of rotation ahead of its stop. */
+    let drainingSince: number | undefined;
     const pruner = setInterval(() => {
       if (!bus.connected) registry.suspendPruning();
       const removed = registry.prune(Date.now());
@@ -151,10 +154,18 @@ export default defineComponent({
           gauge('workers_memory_rss_bytes', 'Resident memory of the proxy workers', info.reduce((a, w) => a + w.mem_bytes, 0)),
         ];
       },
-      healthy: () => workers.readyCount > 0,
+      healthy: () => drainingSince === undefined && workers.readyCount > 0,
+      // SIGUSR2 (the router job's drain command): out of rotation now — /healthz 503 while the
+      // workers keep serving — so the stop that follows need not wait for balancers again.
+      onSignal(signal) {
+        if (signal !== 'SIGUSR2' || drainingSince !== undefined) return;
+        drainingSince = Date.now();
+        log.info({ drain_wait_s: config.drain_wait_s }, 'draining (SIGUSR2): /healthz 503, still serving');
+      },
       async drain() {
-        log.info({ drain_wait_s: config.drain_wait_s }, 'draining: still serving while balancers notice /healthz');
-        await sleep(config.drain_wait_s * 1000);
+        const waited = drainingSince === undefined ? 0 : Date.now() - drainingSince;
+        log.info({ drain_wait_s: config.drain_wait_s, already_waited_ms: waited }, 'draining: still serving while balancers notice /healthz');
+        await sleep(Math.max(0, config.drain_wait_s * 1000 - waited));
         await workers.drain();
         log.info('drained: no request in flight');
       },

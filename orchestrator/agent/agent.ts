@@ -13,6 +13,7 @@ import { BlobstoreClient } from './blobstore.ts';
 import { parseDrainOutput } from './drain-output.ts';
 import { AgentError, doing } from './errors.ts';
 import { install, jobDir, readJobSpec, type InstalledJob } from './installer.ts';
+import { currentMountPoints, mountedDisks } from './mounts.ts';
 import {
   Alert,
   AgentReply,
@@ -28,6 +29,7 @@ import {
   type TaskRunning,
 } from './protocol.ts';
 import { hasScript, runJobScript } from './scripts.ts';
+import { loadSettings } from './settings.ts';
 import { Supervisor, type SupervisorEvent } from './supervisor.ts';
 import { TaskRegistry } from './tasks.ts';
 import { VitalsSampler } from './vitals.ts';
@@ -56,6 +58,8 @@ export class Agent {
   constructor(
     private readonly settings: AgentSettingsFile,
     private readonly log: Logger,
+    /** Where the settings came from: read again for the disks, which the CPI rewrites on attach_disk. */
+    private readonly settingsFile?: string,
   ) {
     const t = settings.agent;
     this.root = t.root;
@@ -89,6 +93,7 @@ export class Agent {
     cancel_task: ([id]) => ({ value: this.tasks.cancel(id) }),
     fetch_logs: () => ({ task: () => this.fetchLogs() }),
     mount_disk: ([cid]) => ({ value: this.mountDisk(cid) }),
+    list_disk: () => ({ value: this.listDisk() }),
     run_errand: ([job]) => ({ task: (signal) => this.exclusive(() => this.runErrand(job, signal)) }),
   };
 
@@ -284,15 +289,18 @@ export class Agent {
     this.requireApplied('Draining');
     let total = 0;
     for (const job of this.jobs) {
-      if (!hasScript(job.dir, 'drain')) continue;
+      const command = job.spec.drain;
+      if (!command && !hasScript(job.dir, 'drain')) continue;
       total = Math.max(
         total,
         await doing(`Draining job ${job.name}`, async () => {
-          const env = { BOSH_JOB_STATE: JSON.stringify({ job_state: this.jobState() }), BOSH_JOB_NEXT_STATE: '{}' };
+          // The job's running processes, for a drain command to signal: `name=pid` separated by spaces.
+          const pids = this.supervisor.status().filter((p) => p.job === job.name && p.pid !== undefined).map((p) => `${p.name}=${p.pid}`).join(' ');
+          const env = { ...this.jobEnv(job), ...command?.env, INGOT_JOB_PIDS: pids, BOSH_JOB_STATE: JSON.stringify({ job_state: this.jobState() }), BOSH_JOB_NEXT_STATE: '{}' };
           let waited = 0;
           let args = [type === 'status' ? 'job_check_status' : type === 'shutdown' ? 'job_shutdown' : 'job_changed', 'hash_unchanged'];
           for (;;) {
-            const r = await runJobScript({ job: job.name, jobDir: job.dir, script: 'drain', args, env, logRoot: this.logRoot, signal });
+            const r = await runJobScript({ job: job.name, jobDir: job.dir, script: 'drain', ...(command ? { command: { executable: command.executable, args: [...command.args, ...args] } } : { args }), env, logRoot: this.logRoot, signal });
             if (r.exitCode !== 0) throw new AgentError('script_failed', `bin/drain exited with ${r.exitCode}: ${r.stderr.trim().slice(-200)}`);
             const answer = parseDrainOutput(r.stdout);
             await sleep(answer.seconds * 1000, undefined, { signal });
@@ -355,12 +363,30 @@ export class Agent {
 
   /** The local CPI bind-mounts the disk already; the agent checks the mount point and records it. */
   private mountDisk(cid: string): Record<string, string> {
-    const path = this.settings.disks.persistent[cid];
-    if (!path) throw new AgentError('disk_not_mounted', `Mounting persistent disk ${cid}: the settings name no such disk (known: ${Object.keys(this.settings.disks.persistent).join(', ') || 'none'})`);
+    const disks = this.persistentDisks();
+    const path = disks[cid];
+    if (!path) throw new AgentError('disk_not_mounted', `Mounting persistent disk ${cid}: the settings name no such disk (known: ${Object.keys(disks).join(', ') || 'none'})`);
     const inRoot = this.inRoot(path);
     if (!existsSync(inRoot) || !statSync(inRoot).isDirectory()) throw new AgentError('disk_not_mounted', `Mounting persistent disk ${cid}: ${inRoot} is not a directory (the CPI mounts the disk there)`);
     this.mounted[cid] = inRoot;
     return { [cid]: inRoot };
+  }
+
+  /** BOSH's list_disk: the settings' persistent disks whose path is a mount point now. */
+  private listDisk(): string[] {
+    const disks = Object.fromEntries(Object.entries(this.persistentDisks()).map(([cid, path]) => [cid, this.inRoot(path)]));
+    return mountedDisks(disks, currentMountPoints());
+  }
+
+  /** The settings' persistent disks, read again when they came from a file (BOSH reloads settings for mount_disk). */
+  private persistentDisks(): Record<string, string> {
+    if (!this.settingsFile) return this.settings.disks.persistent;
+    try {
+      return loadSettings(this.settingsFile).disks.persistent;
+    } catch (err) {
+      this.log.warn({ file: this.settingsFile, err: (err as Error).message }, 'reading the disks from the settings again; using those read at start');
+      return this.settings.disks.persistent;
+    }
   }
 
   /** Paths in the settings are as seen in a VM (/var/vcap/…); a test's root stands in for /var/vcap. */

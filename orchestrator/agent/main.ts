@@ -7,7 +7,7 @@ import { loadSettings } from './settings.ts';
 
 export async function runAgent(opts: { settings: string; root?: string }): Promise<Agent> {
   const log = pino({ name: 'agent' });
-  const agent = new Agent(loadSettings(opts.settings, opts.root ? { root: opts.root } : {}), log);
+  const agent = new Agent(loadSettings(opts.settings, opts.root ? { root: opts.root } : {}), log, opts.settings);
   const stop = (signal: string): void => {
     log.info({ signal }, 'stopping the agent');
     void agent.shutdown().finally(() => process.exit(0));

@@ -125,7 +125,8 @@ export const ErrandDef = z.object({
   env: z.record(z.string()).default({}),
 });
 export type ErrandDef = z.output<typeof ErrandDef>;
-export const JobSpecFile = z.object({ name: z.string().optional(), processes: z.array(ProcessDef).default([]), errand: ErrandDef.optional() });
+/** A job's drain command (BOSH's bin/drain, as data): prints an integer, as bin/drain does. */
+export const JobSpecFile = z.object({ name: z.string().optional(), processes: z.array(ProcessDef).default([]), errand: ErrandDef.optional(), drain: ErrandDef.optional() });
 export type JobSpecFile = z.output<typeof JobSpecFile>;
 
 export const ScriptName = z.enum(['pre-start', 'post-start', 'post-deploy', 'pre-stop']);
@@ -144,11 +145,17 @@ export const methodArguments = {
   cancel_task: z.tuple([z.string().min(1)]),
   fetch_logs: z.tuple([]).rest(z.unknown()),
   mount_disk: z.tuple([z.string().min(1)]),
+  /** BOSH's list_disk: the cids of the settings' persistent disks mounted now. */
+  list_disk: z.tuple([]).rest(z.unknown()),
   /** `[]`, or `[job]`: the job whose errand runs (else the first job that has one). */
   run_errand: z.union([z.tuple([]), z.tuple([BlobName])]),
 } as const;
 export type MethodName = keyof typeof methodArguments;
 export type MethodArgs<M extends MethodName> = z.output<(typeof methodArguments)[M]>;
+
+/** list_disk's reply: disk cids. */
+export const DiskList = z.array(z.string());
+export type DiskList = z.output<typeof DiskList>;
 
 // ---- state, heartbeats, alerts ---------------------------------------------------------------
 

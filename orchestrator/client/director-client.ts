@@ -145,13 +145,55 @@ export class DirectorClient {
   }
 
   /** Queues the deploy task of a manifest (ops files and -v already applied). */
-  deploy(manifest: string, o: { recreate?: boolean; dryRun?: boolean } = {}): Promise<t.Task> {
-    return this.call('POST', '/deployments', t.task, { body: manifest, query: { recreate: o.recreate ? 'true' : undefined, dry_run: o.dryRun ? 'true' : undefined } });
+  deploy(manifest: string, o: { recreate?: boolean; dryRun?: boolean; canaries?: number; maxInFlight?: string; skipDrain?: string[] } = {}): Promise<t.Task> {
+    const query = {
+      recreate: o.recreate ? 'true' : undefined,
+      dry_run: o.dryRun ? 'true' : undefined,
+      canaries: o.canaries === undefined ? undefined : String(o.canaries),
+      max_in_flight: o.maxInFlight,
+      skip_drain: o.skipDrain?.length ? o.skipDrain.join(',') : undefined,
+    };
+    return this.call('POST', '/deployments', t.task, { body: manifest, query });
   }
 
   /** Queues the delete_deployment task. */
   deleteDeployment(name: string): Promise<t.Task> {
     return this.call('DELETE', `/deployments/${encodeURIComponent(name)}`, t.task);
+  }
+
+  // ---- health monitor, cloud-check, recreate ----------------------------------------------------
+
+  /** The event log, newest first (the health monitor's alerts). */
+  events(q: { deployment?: string; beforeId?: number; limit?: number } = {}): Promise<t.DirectorEvent[]> {
+    return this.call('GET', '/events', t.directorEvent.array(), { query: { deployment: q.deployment, before_id: q.beforeId, limit: q.limit } });
+  }
+
+  resurrection(): Promise<t.Resurrection> {
+    return this.call('GET', '/resurrection', t.resurrection);
+  }
+
+  setResurrection(paused: boolean): Promise<t.Resurrection> {
+    return this.call('PUT', '/resurrection', t.resurrection, { body: { resurrection_paused: paused } });
+  }
+
+  /** Queues the cck_scan task of a deployment. */
+  scanCloud(name: string): Promise<t.Task> {
+    return this.call('POST', `/deployments/${encodeURIComponent(name)}/scans`, t.task);
+  }
+
+  problems(name: string): Promise<t.Problem[]> {
+    return this.call('GET', `/deployments/${encodeURIComponent(name)}/problems`, t.problem.array());
+  }
+
+  /** Queues the cck_apply task: problem id → resolution. */
+  resolveProblems(name: string, resolutions: Record<string, string>): Promise<t.Task> {
+    return this.call('PUT', `/deployments/${encodeURIComponent(name)}/problems`, t.task, { body: { resolutions } });
+  }
+
+  /** Queues the recreate task: every instance (group `*`), a group's, or one. */
+  recreate(name: string, target: { group: string; index?: string | undefined }, o: { skipDrain?: boolean } = {}): Promise<t.Task> {
+    const path = `/deployments/${encodeURIComponent(name)}/recreate/${target.group === '*' ? '*' : encodeURIComponent(target.group)}${target.index === undefined ? '' : `/${encodeURIComponent(target.index)}`}`;
+    return this.call('POST', path, t.task, { query: { skip_drain: o.skipDrain ? 'true' : undefined } });
   }
 
   // ---- tasks ------------------------------------------------------------------------------------

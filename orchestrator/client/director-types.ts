@@ -164,3 +164,37 @@ export const debugLine = z.object({ line: z.string() });
 
 export const taskResult = z.object({ state: z.enum(TASK_STATES), result: z.string().nullable() });
 export type TaskResult = z.infer<typeof taskResult>;
+
+/** GET /events: one entry of the event log (the health monitor's alerts). */
+export const directorEvent = z
+  .object({
+    id: z.number(),
+    timestamp: z.string(),
+    user: z.string(),
+    action: z.string(),
+    object_type: z.string(),
+    object_name: z.string().nullable(),
+    deployment: z.string().nullable(),
+    instance: z.string().nullable(),
+    task_id: z.number().nullable(),
+    context: z.record(z.unknown()),
+  })
+  .passthrough();
+export type DirectorEvent = z.infer<typeof directorEvent>;
+
+/** GET /deployments/:name/problems: what the last cloud-check scan found, with the fixes offered (the first is the default). */
+export const problem = z
+  .object({
+    id: z.number(),
+    type: z.string(),
+    description: z.string(),
+    instance: z.string().nullable(),
+    resource_id: z.string(),
+    resolutions: z.array(z.object({ name: z.string(), plan: z.string() })),
+  })
+  .passthrough();
+export type Problem = z.infer<typeof problem>;
+
+/** GET/PUT /resurrection. */
+export const resurrection = z.object({ resurrection_paused: z.boolean(), resurrection_configured: z.boolean() }).passthrough();
+export type Resurrection = z.infer<typeof resurrection>;

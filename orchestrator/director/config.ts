@@ -57,6 +57,30 @@ export const directorConfigSchema = z
       })
       .strict()
       .default({}),
+    /** The health monitor (orchestrator/health-monitor/): heartbeats watched, VMs checked, the resurrector. */
+    health_monitor: z
+      .object({
+        /** Off: no heartbeat watch, no VM checks, no alerts, no resurrection. */
+        enabled: z.boolean().default(true),
+        /** Recreate what is down (BOSH's resurrector); `ingot update-resurrection off` pauses it at run time. */
+        resurrection: z.boolean().default(true),
+        /** An agent silent this long is unresponsive (BOSH's agent_timeout: 60 s). */
+        agent_timeout_ms: z.number().int().positive().default(60_000),
+        /** Between looks at every deployment's VMs and heartbeats. */
+        scan_interval_ms: z.number().int().positive().default(10_000),
+        /** BOSH's resurrector plugin options: at least minimum_down_jobs and percent_threshold of a
+         *  deployment's instances down within time_threshold seconds is a meltdown: alert only. */
+        resurrector: z
+          .object({
+            minimum_down_jobs: z.number().int().min(1).default(5),
+            percent_threshold: z.number().min(0, 'expected a share from 0 to 1, e.g. 0.2').max(1, 'expected a share from 0 to 1, e.g. 0.2').default(0.2),
+            time_threshold: z.number().positive().default(600),
+          })
+          .strict()
+          .default({}),
+      })
+      .strict()
+      .default({}),
     logging: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
       .strict()

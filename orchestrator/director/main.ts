@@ -18,6 +18,7 @@ import { Blobstore } from './blobstore.ts';
 import { loadDirectorConfig, type DirectorConfig } from './config.ts';
 import { deleteDeploymentHandler } from './delete-deployment.ts';
 import { installDeployEngine } from './deploy/mod.ts';
+import { installHealthMonitor } from '../health-monitor/mod.ts';
 import { Mbus, type MbusCredential } from './mbus.ts';
 import { minimalReleaseCheck } from './release-tarball.ts';
 import { DirectorStore } from './store.ts';
@@ -120,6 +121,8 @@ export async function startDirector(configFile: string, opts: DirectorOptions = 
     tasks.register('delete_deployment', deleteDeploymentHandler({ store, mbus, ...(cpi ? { cpi } : {}) }));
     const stopDeploy = installDeployEngine(director, cpi, { uuid, tmpDir, pingTimeoutMs: config.deploy.agent_ping_timeout_ms, watchPollMs: config.deploy.watch_poll_ms });
     cleanups.push(stopDeploy);
+    const healthMonitor = installHealthMonitor(director, cpi, { uuid, tmpDir, pingTimeoutMs: config.deploy.agent_ping_timeout_ms, watchPollMs: config.deploy.watch_poll_ms });
+    cleanups.push(healthMonitor.stop);
     await opts.setup?.(director);
 
     await api.listen(config.listen.host, config.listen.port);
@@ -129,6 +132,7 @@ export async function startDirector(configFile: string, opts: DirectorOptions = 
       clearTimeout(timer);
       await api.close();
     });
+    await healthMonitor.start();
     const url = `http://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${api.port}`;
 
     let stopping: Promise<void> | undefined;

@@ -132,4 +132,36 @@ CREATE TABLE mbus_agents (
     // instance's new spec but leaves it stopped.
     sql: `ALTER TABLE instances ADD COLUMN desired_state TEXT NOT NULL DEFAULT 'started';`,
   },
+  {
+    id: 3,
+    name: 'events and cloud-check problems',
+    // events: BOSH's event log (the health monitor's alerts, resurrections); problems: what the
+    // last cloud-check scan of a deployment found, until resolved or scanned again.
+    sql: `
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  timestamp TEXT NOT NULL,
+  user TEXT NOT NULL,
+  action TEXT NOT NULL,
+  object_type TEXT NOT NULL,
+  object_name TEXT,
+  deployment TEXT,
+  instance TEXT,
+  task_id INTEGER,
+  context TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX events_deployment ON events (deployment, id);
+CREATE TABLE problems (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  deployment TEXT NOT NULL,
+  type TEXT NOT NULL,
+  resource_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  data TEXT NOT NULL DEFAULT '{}',
+  created_at TEXT NOT NULL,
+  resolved_at TEXT
+);
+CREATE INDEX problems_deployment ON problems (deployment, state);
+`,
+  },
 ];

@@ -12,8 +12,11 @@ import type {
   CloudConfigRecord,
   DeploymentRecord,
   DiskRecord,
+  EventRecord,
   InstanceDesiredState,
   InstanceRecord,
+  NewEvent,
+  ProblemRecord,
   ReleaseDescription,
   ReleaseRecord,
   StemcellRecord,
@@ -352,6 +355,57 @@ export class DirectorStore {
 
   async locks(): Promise<Array<{ name: string; task_id: number; acquired_at: string }>> {
     return (await this.db.all<{ name: string; task_id: number; acquired_at: string }>('SELECT * FROM locks ORDER BY name')).map((l) => ({ ...l, task_id: Number(l.task_id) }));
+  }
+
+  // ---- events and cloud-check problems ---------------------------------------------------------
+
+  async addEvent(e: NewEvent): Promise<EventRecord> {
+    return this.db.transaction(async (tx) => {
+      const timestamp = now();
+      await tx.run('INSERT INTO events (timestamp, user, action, object_type, object_name, deployment, instance, task_id, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', [
+        timestamp, e.user, e.action, e.object_type, e.object_name ?? null, e.deployment ?? null, e.instance ?? null, e.task_id ?? null, JSON.stringify(e.context),
+      ]);
+      const id = Number((await tx.get<{ id: number }>('SELECT last_insert_rowid() AS id'))!.id);
+      return { id, timestamp, object_name: null, deployment: null, instance: null, task_id: null, ...e };
+    });
+  }
+
+  /** Newest first. */
+  async events(f: { deployment?: string; action?: string; beforeId?: number; limit?: number } = {}): Promise<EventRecord[]> {
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    if (f.deployment) (where.push('deployment = ?'), params.push(f.deployment));
+    if (f.action) (where.push('action = ?'), params.push(f.action));
+    if (f.beforeId) (where.push('id < ?'), params.push(f.beforeId));
+    const rows = await this.db.all<Omit<EventRecord, 'context'> & { context: string }>(
+      `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+      [...params, f.limit ?? 200],
+    );
+    return rows.map((r) => ({ ...r, id: Number(r.id), task_id: r.task_id === null ? null : Number(r.task_id), context: JSON.parse(r.context) as Record<string, unknown> }));
+  }
+
+  /** A scan's findings replace the deployment's open problems (those become `closed`). */
+  async replaceProblems(deployment: string, found: Array<Pick<ProblemRecord, 'type' | 'resource_id' | 'data'>>): Promise<ProblemRecord[]> {
+    await this.db.transaction(async (tx) => {
+      await tx.run("UPDATE problems SET state = 'closed', resolved_at = ? WHERE deployment = ? AND state = 'open'", [now(), deployment]);
+      for (const p of found) {
+        await tx.run("INSERT INTO problems (deployment, type, resource_id, state, data, created_at) VALUES (?, ?, ?, 'open', ?, ?)", [deployment, p.type, p.resource_id, JSON.stringify(p.data), now()]);
+      }
+    });
+    return this.problems(deployment);
+  }
+
+  /** The deployment's problems, open ones by default, oldest first. */
+  async problems(deployment: string, states: Array<ProblemRecord['state']> = ['open']): Promise<ProblemRecord[]> {
+    const rows = await this.db.all<Omit<ProblemRecord, 'data'> & { data: string }>(
+      `SELECT * FROM problems WHERE deployment = ? AND state IN (${states.map(() => '?').join(', ')}) ORDER BY id`,
+      [deployment, ...states],
+    );
+    return rows.map((r) => ({ ...r, id: Number(r.id), data: JSON.parse(r.data) as Record<string, unknown> }));
+  }
+
+  async resolveProblem(id: number): Promise<void> {
+    await this.db.run("UPDATE problems SET state = 'resolved', resolved_at = ? WHERE id = ?", [now(), id]);
   }
 
   // ---- mbus credentials ------------------------------------------------------------------------

@@ -132,3 +132,36 @@ export interface TaskContext {
 
 /** One kind of task: resolves with its result line, rejects with a sentence. */
 export type TaskHandler = (ctx: TaskContext) => Promise<string>;
+
+/** One entry of the event log (BOSH's events): the health monitor's alerts, resurrections. */
+export interface EventRecord {
+  id: number;
+  /** ISO-8601. */
+  timestamp: string;
+  user: string;
+  /** `alert` for the health monitor's alerts. */
+  action: string;
+  object_type: string;
+  object_name: string | null;
+  deployment: string | null;
+  /** `group/index`. */
+  instance: string | null;
+  task_id: number | null;
+  context: Record<string, unknown>;
+}
+
+export type NewEvent = Omit<EventRecord, 'id' | 'timestamp' | 'object_name' | 'deployment' | 'instance' | 'task_id'> &
+  Partial<Pick<EventRecord, 'object_name' | 'deployment' | 'instance' | 'task_id'>>;
+
+/** What a cloud-check scan found (orchestrator/health-monitor/analysis.ts says what each type means). */
+export interface ProblemRecord {
+  id: number;
+  deployment: string;
+  type: string;
+  /** The instance's uuid, or the disk's cid for a disk of no instance. */
+  resource_id: string;
+  state: 'open' | 'resolved' | 'closed';
+  data: Record<string, unknown>;
+  created_at: string;
+  resolved_at: string | null;
+}

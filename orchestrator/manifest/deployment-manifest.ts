@@ -257,7 +257,7 @@ export function readManifest(text: string | YamlSource, file?: string): { manife
 function resolveUpdate(u: z.output<z.ZodObject<typeof updateFields>>): UpdatePolicy {
   return {
     canaries: u.canaries,
-    max_in_flight: typeof u.max_in_flight === 'number' ? { instances: u.max_in_flight } : { percent: parseFloat(u.max_in_flight) },
+    max_in_flight: parseMaxInFlight(u.max_in_flight)!,
     canary_watch_time: parseWatchTime(u.canary_watch_time),
     update_watch_time: parseWatchTime(u.update_watch_time),
     serial: u.serial ?? true,
@@ -270,6 +270,17 @@ export function parseWatchTime(w: number | string): WatchTime {
   if (typeof w === 'number') return { min_ms: w, max_ms: w };
   const [a, b] = w.split('-').map((s) => Number(s.trim()));
   return b === undefined ? { min_ms: a!, max_ms: a! } : { min_ms: a!, max_ms: b };
+}
+
+/**
+ * `2` or `"25%"` as the manifest's `max_in_flight` reads it; undefined when it is neither. The
+ * one parser of the syntax, shared by the manifest, `ingot deploy --max-in-flight` and the
+ * director's deploy API (an override must mean exactly what the manifest would).
+ */
+export function parseMaxInFlight(value: number | string): MaxInFlight | undefined {
+  const parsed = maxInFlight.safeParse(typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value);
+  if (!parsed.success) return undefined;
+  return typeof parsed.data === 'number' ? { instances: parsed.data } : { percent: parseFloat(parsed.data) };
 }
 
 /** Instances allowed in flight for a group of `instances`: a percentage rounds down, but at least 1. */

@@ -11,11 +11,11 @@
 export type * from './types.ts';
 export { ManifestError, formatProblem } from './errors.ts';
 export { readYaml, locate, isPlainMap, setKey } from './yaml-source.ts';
-export { parseManifest, readManifest, manifestSchema, inFlight, parseWatchTime } from './deployment-manifest.ts';
+export { parseManifest, readManifest, manifestSchema, inFlight, parseMaxInFlight, parseWatchTime } from './deployment-manifest.ts';
 export { parseCloudConfig, cloudConfigSchema } from './cloud-config.ts';
 export { applyOps, parseVarFlags, parsePointer } from './ops-files.ts';
 export { interpolate, referencedVariables } from './interpolation.ts';
 export { MemoryVariableStore, generatePassword, generateRsa, generateSsh } from './variables.ts';
 export { generateCertificate, type CertificateRequest } from './certificates.ts';
 export { resolveLinks, findSpec } from './links.ts';
-export { validateDeployment, checkDeployment } from './validate.ts';
+export { validateDeployment, checkDeployment, type PreviousAzs } from './validate.ts';

@@ -69,15 +69,18 @@ export interface Deployment {
   instance_groups: PlannedInstanceGroup[];
 }
 
+/** `group/index` → the AZ a deployed instance is in: it stays there while its group still lists it. */
+export type PreviousAzs = ReadonlyMap<string, string>;
+
 /**
  * The whole check in one call, as the director runs it: the manifest's own problems and
  * its cross-checks against the cloud-config and job specs, all reported together.
  */
-export function checkDeployment(manifest: string | YamlSource, cloud: CloudConfig, jobSpecs: readonly JobSpec[], file?: string): Deployment {
+export function checkDeployment(manifest: string | YamlSource, cloud: CloudConfig, jobSpecs: readonly JobSpec[], file?: string, previousAzs: PreviousAzs = new Map()): Deployment {
   const read = readManifest(manifest, file);
   if (!read.manifest) throw new ManifestError(read.problems);
   try {
-    const deployment = validateDeployment(read.manifest, cloud, jobSpecs);
+    const deployment = validateDeployment(read.manifest, cloud, jobSpecs, previousAzs);
     if (read.problems.length > 0) throw new ManifestError(sortProblems(read.problems));
     return deployment;
   } catch (err) {
@@ -98,7 +101,7 @@ function dedupe(problems: Problem[]): Problem[] {
  * Checks a manifest against a cloud-config and job specs and returns the plan input.
  * Throws ManifestError with every problem found.
  */
-export function validateDeployment(manifest: Manifest, cloud: CloudConfig, jobSpecs: readonly JobSpec[]): Deployment {
+export function validateDeployment(manifest: Manifest, cloud: CloudConfig, jobSpecs: readonly JobSpec[], previousAzs: PreviousAzs = new Map()): Deployment {
   const problems: Problem[] = [];
   const at = (path: Array<string | number>, message: string) => problems.push(problemAt(manifest.source, path, message));
   const list = (items: Array<{ name: string }>) => items.map((i) => i.name).join(', ') || 'none';
@@ -180,8 +183,9 @@ export function validateDeployment(manifest: Manifest, cloud: CloudConfig, jobSp
     const defaultNet = (ig.networks.find((n) => n.default?.includes('gateway')) ?? ig.networks[0])?.name ?? '';
     const instances: PlannedInstance[] = [];
     const exhausted = new Set<string>();
+    const azs = placeAzs(ig, cloud, staticIps[g] ?? [], previousAzs);
     for (let index = 0; index < ig.instances; index++) {
-      const az = placeAz(ig, cloud, staticIps[g] ?? [], index);
+      const az = azs[index]!;
       const networks = ig.networks.map((n, ni): PlannedNetwork => {
         const net = cloud.networks.find((c) => c.name === n.name);
         const ip = staticIps[g]?.[ni]?.[index];
@@ -268,17 +272,37 @@ function subnetsFor(subnets: readonly Subnet[], azs: readonly string[]): Subnet[
   return subnets.filter((s) => s.azs.length === 0 || s.azs.some((a) => azs.includes(a)));
 }
 
-/** Static IPs decide the AZ (the subnet they sit in); otherwise instances go round the AZs. */
-function placeAz(ig: ManifestInstanceGroup, cloud: CloudConfig, staticIps: number[][], index: number): string {
-  for (let ni = 0; ni < ig.networks.length; ni++) {
-    const ip = staticIps[ni]?.[index];
-    if (ip === undefined) continue;
-    const net = cloud.networks.find((c) => c.name === ig.networks[ni]!.name);
-    const subnet = net?.subnets.find((s) => inCidr(s, ip));
-    const az = subnet?.azs.find((a) => ig.azs.includes(a));
-    if (az !== undefined) return az;
+/**
+ * Each instance's AZ, as BOSH places them: a static IP decides (the subnet it sits in); a
+ * deployed instance stays in its AZ while the group still lists it (adding a zone or an
+ * instance moves nobody); the others go, in index order, to the zone holding the fewest of the
+ * group's instances, ties to the first in `azs` — round robin when nothing is deployed.
+ */
+function placeAzs(ig: ManifestInstanceGroup, cloud: CloudConfig, staticIps: number[][], previous: PreviousAzs): string[] {
+  const staticAz = (index: number): string | undefined => {
+    for (let ni = 0; ni < ig.networks.length; ni++) {
+      const ip = staticIps[ni]?.[index];
+      if (ip === undefined) continue;
+      const net = cloud.networks.find((c) => c.name === ig.networks[ni]!.name);
+      const az = net?.subnets.find((s) => inCidr(s, ip))?.azs.find((a) => ig.azs.includes(a));
+      if (az !== undefined) return az;
+    }
+    return undefined;
+  };
+  const placed: Array<string | undefined> = [];
+  const count = new Map(ig.azs.map((a) => [a, 0]));
+  for (let index = 0; index < ig.instances; index++) {
+    const kept = previous.get(`${ig.name}/${index}`);
+    const az = staticAz(index) ?? (kept !== undefined && ig.azs.includes(kept) ? kept : undefined);
+    placed.push(az);
+    if (az !== undefined) count.set(az, (count.get(az) ?? 0) + 1);
   }
-  return ig.azs[index % ig.azs.length] ?? '';
+  return placed.map((az) => {
+    if (az !== undefined) return az;
+    const least = ig.azs.reduce<string | undefined>((best, a) => (best === undefined || count.get(a)! < count.get(best)! ? a : best), undefined) ?? '';
+    count.set(least, (count.get(least) ?? 0) + 1);
+    return least;
+  });
 }
 
 function inCidr(subnet: Subnet, ip: number): boolean {

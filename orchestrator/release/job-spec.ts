@@ -38,6 +38,9 @@ export const ProcessTemplate = z
   })
   .strict();
 
+/** A command the agent runs to its end (an errand, a drain), placeholders allowed. */
+const Command = z.object({ executable: z.string().min(1), args: z.array(z.string()).default([]), env: z.record(z.string()).default({}) }).strict();
+
 export const JobSpecSchema = z
   .object({
     name: Name,
@@ -47,7 +50,13 @@ export const JobSpecSchema = z
     templates: z.record(TemplateName, JobPath).default({}),
     processes: z.array(ProcessTemplate).default([]),
     /** A command `ingot run-errand <job>` runs to its end on the instances that have the job. */
-    errand: z.object({ executable: z.string().min(1), args: z.array(z.string()).default([]), env: z.record(z.string()).default({}) }).strict().optional(),
+    errand: Command.optional(),
+    /**
+     * BOSH's bin/drain, as data: a command the agent runs before the job is stopped; it prints an
+     * integer (n ≥ 0: wait n seconds, then stop; n < 0: wait -n seconds and ask again with
+     * job_check_status). It finds the job's processes in $INGOT_JOB_PIDS.
+     */
+    drain: Command.optional(),
     properties: z.record(z.string().regex(PropertyNamePattern, 'a property name is dotted words such as router.port'), PropertyDefinition).default({}),
     provides: z.array(z.object({ name: Name, type: Name, properties: z.array(z.string()).default([]) }).strict()).default([]),
     consumes: z.array(z.object({ name: Name, type: Name, optional: z.boolean().default(false) }).strict()).default([]),

@@ -264,9 +264,10 @@ export function renderJob(
 
   const processes = spec.processes.map((proc, i) => render(proc, {}, `${job}, processes[${i}] (${proc.name})`, ''));
   const errand = spec.errand === undefined ? {} : { errand: render(spec.errand, {}, `${job}, errand`, '') };
-  const agentSpec = JobSpecFile.safeParse({ name: spec.name, processes, ...errand });
+  const drain = spec.drain === undefined ? {} : { drain: render(spec.drain, {}, `${job}, drain`, '') };
+  const agentSpec = JobSpecFile.safeParse({ name: spec.name, processes, ...errand, ...drain });
   if (!agentSpec.success && problems.length === 0) report(`${job}: ${describeIssues(agentSpec.error, 'spec')}`);
-  files['spec.json'] = `${JSON.stringify({ name: spec.name, processes, ...errand }, null, 2)}\n`;
+  files['spec.json'] = `${JSON.stringify({ name: spec.name, processes, ...errand, ...drain }, null, 2)}\n`;
 
   if (problems.length > 0) throw new RenderError(spec.name, problems);
   return { name: spec.name, files, properties: nest(resolved) };
@@ -354,5 +355,6 @@ export function checkTemplates(spec: JobSpec, templates: Readonly<Record<string,
   }
   spec.processes.forEach((p, i) => check(JSON.stringify(p), `${where}, processes[${i}]`));
   if (spec.errand) check(JSON.stringify(spec.errand), `${where}, errand`);
+  if (spec.drain) check(JSON.stringify(spec.drain), `${where}, drain`);
   return problems;
 }

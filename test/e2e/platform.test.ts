@@ -6,12 +6,14 @@
 // ingot0, 10.244.0.0/24, port 8080), so this runs alone, serially, and destroys what it made
 // whatever happens. A developer's own running platform is left alone (the file says so).
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eventually } from '../helpers/component-process.ts';
 import { send } from '../helpers/router-process.ts';
 import { scratchDir } from '../helpers/tmp.ts';
+import { ingotCli, rollUnderLoad, runProcess, summaryLine, type RunResult } from '../../bench/rolling-upgrade/roll.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const HOME = scratchDir('platform-home');
@@ -23,19 +25,8 @@ interface Ctx {
 }
 const test = anyTest as TestFn<Ctx>;
 
-function run(args: string[], timeoutMs: number): Promise<{ code: number | null; out: string; ms: number }> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn(args[0]!, args.slice(1), { cwd: ROOT, env: { ...process.env, INGOT_HOME: HOME }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, ms: Date.now() - started });
-    });
-  });
+function run(args: string[], timeoutMs: number): Promise<RunResult> {
+  return runProcess(args, { cwd: ROOT, env: { ...process.env, INGOT_HOME: HOME }, timeoutMs });
 }
 
 async function npm(t: ExecutionContext<Ctx>, script: 'start' | 'stop' | 'destroy', timeoutMs = 600_000): Promise<number> {
@@ -143,7 +134,7 @@ test.serial('operator commands: vms, ssh into a VM, logs, the smoke-tests errand
 
   const errand = await ingot(['-d', 'ingot', 'run-errand', 'smoke-tests'], 180_000);
   t.is(errand.code, 0, errand.out);
-  t.regex(errand.out, /5 of 5 checks passed/);
+  t.regex(errand.out, /6 of 6 checks passed/);
   t.regex(errand.out, /Errand smoke-tests succeeded on 1 instance/);
 
   // A router restarted while requests flow through the balancer: the other one carries them.
@@ -186,6 +177,48 @@ test.serial('kill -9 of every process, then npm start: the app answers again', a
   const at = Date.now();
   await eventually(async () => (await appStatus('hello')) === 200, 300_000, 'hello answering again');
   t.context.timings.app_back_after_kill_ms = Date.now() - at;
+});
+
+// The short version of bench/rolling-upgrade: a property change on the routers and the DEAs
+// (an ops file) rolls those four instances — and only those — under ~100 requests a second
+// through the balancer, with a push while the roll is on. Last before destroy, so no later
+// start has to roll them back.
+test.serial('a deploy rolls the routers and DEAs under load: no failed request, a push during the roll works, nothing else restarts', async (t) => {
+  t.timeout(1_200_000);
+  if (!t.context.ours) return t.pass();
+  const ingot = ingotCli(ROOT, HOME);
+  const ops = join(scratchDir('platform-roll'), 'roll.yml');
+  writeFileSync(
+    ops,
+    [
+      '- {type: replace, path: /instance_groups/name=router/jobs/name=router/properties/router/drain_timeout_s?, value: 31}',
+      '- {type: replace, path: /instance_groups/name=dea/jobs/name=dea/properties/dea/drain_timeout_s?, value: 31}',
+      '',
+    ].join('\n'),
+  );
+  const adminPassword = readFileSync(`${ROOT}.ingot-run/platform/admin.password`, 'utf8').trim();
+  const report = await rollUnderLoad({
+    root: ROOT,
+    ingot,
+    appHost: 'hello.localhost',
+    deployArgs: ['manifests/local.yml', '-v', `cc_admin_password=${adminPassword}`, '-o', ops],
+    pushAfterS: 10,
+    push: { name: 'pushed-during-roll', path: 'examples/static-site' },
+  });
+  t.log(summaryLine(report));
+  for (const f of report.load.failures) t.log(`failed at ${f.at_ms} ms: ${f.reason}`);
+  t.context.timings.short_roll_ms = Math.round(report.tookS * 1000);
+  t.is(report.deployCode, 0, report.deployOutput.slice(-3000));
+  t.is(report.push, 'ok', report.pushOutput.slice(-1500));
+  t.is(report.load.failed, 0, 'no failed request');
+  t.true(report.load.requests > 100, `${report.load.requests} requests`);
+  // Only what changed was touched: the routers' and DEAs' processes are new, every other the same.
+  const rolled = (k: string) => /^(router|dea)\//.test(k);
+  t.deepEqual(report.samePid.filter(rolled), [], 'every router and DEA process restarted');
+  t.true(report.processes > 0);
+  const untouched = report.samePid.length;
+  t.true(untouched > 0 && report.samePid.every((k) => !rolled(k)), `${untouched} other processes kept their pids`);
+  t.is((await appStatus('pushed-during-roll')), 200);
 });
 
 test.serial('npm run destroy leaves no process, namespace, bridge, nftables table or cgroup', async (t) => {

@@ -27,7 +27,17 @@ export interface DeployFixture {
 }
 
 /** A director with the local CPI, a stemcell, this checkout's release and a cloud-config. */
-export async function startDeployFixture(label: string, onCpi: (fx: CpiFixture) => void, deploy: Record<string, unknown> = {}): Promise<DeployFixture> {
+/**
+ * With several `azs`, the subnet is cut in one slice per zone (zoneSubnets), so an address tells
+ * its zone. `extra`: more of the director's config (its health_monitor, say).
+ */
+export async function startDeployFixture(
+  label: string,
+  onCpi: (fx: CpiFixture) => void,
+  deploy: Record<string, unknown> = {},
+  extra: Record<string, unknown> = {},
+  azs: string[] = ['z1'],
+): Promise<DeployFixture> {
   const fx = await localCpiFixture({ agent_command: AGENT_COMMAND });
   onCpi(fx);
   await sweepCpi(fx);
@@ -41,6 +51,7 @@ export async function startDeployFixture(label: string, onCpi: (fx: CpiFixture) 
     cpi: 'local',
     cpi_config: fx.configFile,
     deploy: { agent_ping_timeout_ms: 90_000, watch_poll_ms: 500, ...deploy },
+    ...extra,
   });
   const director = await DirectorProcess.start(fixture, 30_000);
   const api = director.client();
@@ -51,14 +62,27 @@ export async function startDeployFixture(label: string, onCpi: (fx: CpiFixture) 
   const up = await api.request('POST', '/releases', undefined, { raw: await readFile(release.tarball) });
   if (up.status !== 201) throw new Error(`release upload: ${up.status} ${up.text}`);
   const cloud = stringify({
-    azs: [{ name: 'z1' }],
+    azs: azs.map((name) => ({ name })),
     vm_types: [{ name: 'small', cloud_properties: { memory_mb: 512 } }],
-    networks: [{ name: 'default', type: 'manual', subnets: [{ range: fx.subnet, gateway: fx.gateway, az: 'z1' }] }],
-    compilation: { workers: 1, network: 'default', vm_type: 'small', az: 'z1' },
+    networks: [{ name: 'default', type: 'manual', subnets: zoneSubnets(fx, azs) }],
+    compilation: { workers: 1, network: 'default', vm_type: 'small', az: azs[0] },
   });
   const cc = await api.request('POST', '/cloud_configs', { properties: cloud });
   if (cc.status !== 201) throw new Error(`cloud-config: ${cc.status} ${cc.text}`);
   return { fx, director, releaseVersion: release.version };
+}
+
+/** One subnet per zone over the fixture's /25; zone k may use only its slice of the hosts (host 1 is the gateway). */
+export function zoneSubnets(fx: CpiFixture, azs: string[]): Array<Record<string, unknown>> {
+  if (azs.length === 1) return [{ range: fx.subnet, gateway: fx.gateway, az: azs[0] }];
+  const slice = Math.floor(125 / azs.length);
+  const slices = azs.map((_, k) => [2 + k * slice, k === azs.length - 1 ? 126 : 1 + (k + 1) * slice] as const);
+  return azs.map((az, k) => ({
+    range: fx.subnet,
+    gateway: fx.gateway,
+    az,
+    reserved: slices.filter((_, j) => j !== k).map(([a, b]) => `${fx.net}.${a} - ${fx.net}.${b}`),
+  }));
 }
 
 /** Stops the director, sweeps the CPI's VMs and network, removes its directory. */
@@ -80,6 +104,16 @@ export interface KernelManifestOptions {
   canaryWatch?: string;
   routerExtra?: Record<string, unknown>;
   natsExtra?: Record<string, unknown>;
+  /** The routers' zones (default [z1]). */
+  routerAzs?: string[];
+  /** The router group's own update block (vm_strategy, max_in_flight, …). */
+  routerUpdate?: Record<string, unknown>;
+  /** The router group's env (a change recreates its VMs). */
+  routerEnv?: Record<string, unknown>;
+  /** router.drain_wait_s (default 0.1). */
+  routerDrainWait?: number;
+  /** NATS nodes (default 1): several form one cluster over the nats job's own link. */
+  natsInstances?: number;
 }
 
 /** Deployment `dd`: one nats and `routers` routers (one by default) on the fixture's network. */
@@ -100,10 +134,15 @@ export function kernelManifest(o: KernelManifestOptions): string {
     stemcells: [{ alias: 'default', os: 'debian-12', version: 'latest' }],
     update: { canaries: 1, max_in_flight: 1, canary_watch_time: o.canaryWatch ?? watch, update_watch_time: watch },
     instance_groups: [
-      group('nats', 1, { properties: { nats: { password: '((nats_password))', ...o.natsExtra } } }),
-      group('router', o.routers ?? 1, {
-        properties: { router: { ...(o.routerHost ? { host: o.routerHost } : {}), ...o.routerExtra, port: 8080, drain_wait_s: 0.1, workers: 1, status: { port: 8081 } } },
-      }),
+      group('nats', o.natsInstances ?? 1, { properties: { nats: { password: '((nats_password))', ...o.natsExtra } } }),
+      {
+        ...group('router', o.routers ?? 1, {
+          properties: { router: { ...(o.routerHost ? { host: o.routerHost } : {}), ...o.routerExtra, port: 8080, drain_wait_s: o.routerDrainWait ?? 0.1, workers: 1, status: { port: 8081 } } },
+        }),
+        ...(o.routerAzs ? { azs: o.routerAzs } : {}),
+        ...(o.routerUpdate ? { update: o.routerUpdate } : {}),
+        ...(o.routerEnv ? { env: o.routerEnv } : {}),
+      },
     ],
     variables: [{ name: 'nats_password', type: 'password' }],
   });

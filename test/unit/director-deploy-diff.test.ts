@@ -3,16 +3,9 @@ import test from 'ava';
 import { isSecretPath, propertyChange, REDACTED, renderPlanDiff, variablePaths } from '../../orchestrator/director/deploy/diff.ts';
 import { planDeployment } from '../../orchestrator/director/deploy/plan.ts';
 import type { DeployedInstance, DesiredInstance, InstanceJob } from '../../orchestrator/director/deploy/types.ts';
-import type { UpdatePolicy } from '../../orchestrator/manifest/mod.ts';
+import { updatePolicy } from '../fixtures/update-policy.ts';
 
-const policy: UpdatePolicy = {
-  canaries: 1,
-  max_in_flight: { instances: 1 },
-  canary_watch_time: { min_ms: 1000, max_ms: 5000 },
-  update_watch_time: { min_ms: 1000, max_ms: 5000 },
-  serial: true,
-  vm_strategy: 'delete-create',
-};
+const policy = updatePolicy();
 
 function job(o: Partial<InstanceJob> = {}): InstanceJob {
   return { name: 'router', release: 'ingot', release_version: '1', digest: 'a'.repeat(64), manifest_properties: {}, properties: { router: { port: 8080 } }, secret_paths: [], ...o };

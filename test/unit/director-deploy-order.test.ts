@@ -3,17 +3,9 @@ import test from 'ava';
 import { groupStages, updateBatches } from '../../orchestrator/director/deploy/update-order.ts';
 import { watchVerdict } from '../../orchestrator/director/deploy/instance-updater.ts';
 import type { AgentState } from '../../orchestrator/agent/protocol.ts';
-import type { UpdatePolicy } from '../../orchestrator/manifest/mod.ts';
+import { updatePolicy } from '../fixtures/update-policy.ts';
 
-const policy = (o: Partial<UpdatePolicy> = {}): UpdatePolicy => ({
-  canaries: 1,
-  max_in_flight: { instances: 1 },
-  canary_watch_time: { min_ms: 1000, max_ms: 5000 },
-  update_watch_time: { min_ms: 1000, max_ms: 5000 },
-  serial: true,
-  vm_strategy: 'delete-create',
-  ...o,
-});
+const policy = updatePolicy;
 
 const shape = <T>(batches: Array<{ canary: boolean; items: T[] }>) => batches.map((b) => `${b.canary ? 'canary ' : ''}${b.items.join(',')}`);
 

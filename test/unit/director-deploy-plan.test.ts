@@ -2,16 +2,9 @@
 import test from 'ava';
 import { planChanges, planDeployment, planInstance } from '../../orchestrator/director/deploy/plan.ts';
 import type { DeployedInstance, DesiredInstance } from '../../orchestrator/director/deploy/types.ts';
-import type { UpdatePolicy } from '../../orchestrator/manifest/mod.ts';
+import { updatePolicy } from '../fixtures/update-policy.ts';
 
-const policy: UpdatePolicy = {
-  canaries: 1,
-  max_in_flight: { instances: 1 },
-  canary_watch_time: { min_ms: 1000, max_ms: 5000 },
-  update_watch_time: { min_ms: 1000, max_ms: 5000 },
-  serial: true,
-  vm_strategy: 'delete-create',
-};
+const policy = updatePolicy();
 
 function desired(group: string, index: number, o: Partial<DesiredInstance> = {}): DesiredInstance {
   return {

@@ -2,7 +2,7 @@
 // (its data dir at /var/vcap), a cgroup sized by its vm_type, and the agent started inside. A
 // persistent disk is a directory under the data dir, bound at /var/vcap/store while attached.
 
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CloudError,
@@ -177,8 +177,10 @@ export class LocalCpi implements Cpi {
     const vm = await this.liveVm(vm_cid, what);
     const disk = await this.state.readDisk(checkCid(disk_cid));
     if (!disk) throw wrapCpiError(what, new DiskNotFoundError(disk_cid));
-    if (disk.attached_to === vm_cid) return null;
-    if (disk.attached_to && (await this.state.readVm(disk.attached_to))) {
+    // Attached already: nothing to do, unless the VM's store, which should be this disk, was
+    // unmounted behind the CPI's back (cloud-check's reattach_disk): then it is mounted again.
+    if (disk.attached_to === vm_cid && (vm.disks.at(-1) !== disk_cid || (await this.storeIs(vm, disk_cid)))) return null;
+    if (disk.attached_to && disk.attached_to !== vm_cid && (await this.state.readVm(disk.attached_to))) {
       throw new CloudError(`${what}: it is attached to VM ${disk.attached_to}; detach it first`);
     }
     await doing(what, async () => {
@@ -254,6 +256,13 @@ export class LocalCpi implements Cpi {
     vm.disks = [...vm.disks.filter((d) => d !== diskCid), diskCid];
     await this.state.writeVm(vm);
     await this.state.writeDisk({ ...disk, attached_to: vm.cid });
+  }
+
+  /** Whether the VM's /var/vcap/store is this disk's directory (a bind mount shares its device and inode). */
+  private async storeIs(vm: VmRecord, diskCid: string): Promise<boolean> {
+    const host = await stat(this.state.diskDataDir(diskCid)).catch(() => null);
+    const inVm = await execInVm(vm.keeper.pid, ['stat', '-c', '%d:%i', STORE_PATH_IN_VM], { allowFailure: true });
+    return host !== null && inVm.exitCode === 0 && inVm.stdout.trim() === `${host.dev}:${host.ino}`;
   }
 
   private async writeSettings(vm: VmRecord): Promise<void> {

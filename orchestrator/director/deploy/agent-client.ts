@@ -123,6 +123,23 @@ export class AgentClient {
   }
 }
 
+/** One AgentClient made on first use and shared; a failed connect is tried again on the next use. */
+export function lazyAgentClient(cred: MbusCredential, directorId: string): { agents: () => Promise<AgentClient>; close: () => Promise<void> } {
+  let client: Promise<AgentClient> | undefined;
+  const agents = (): Promise<AgentClient> => {
+    client ??= AgentClient.connect(cred, directorId).catch((err: Error) => {
+      client = undefined;
+      throw new Error(`Connecting to the mbus: ${err.message}`, { cause: err });
+    });
+    return client;
+  };
+  const close = async (): Promise<void> => {
+    const c = await client?.catch(() => undefined);
+    await c?.close().catch(() => undefined);
+  };
+  return { agents, close };
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

@@ -1,10 +1,12 @@
 // The `deploy` task: prepare (parse, interpolate, check, render every instance — every problem
 // reported before anything is touched), then create missing VMs in parallel, update instance
-// groups in manifest order (canaries, then batches of max_in_flight), delete what is no longer
-// wanted. Each step is an event; each outcome is in the store as soon as it happens, so a
-// director killed mid-deploy leaves a state the next deploy continues from.
+// groups in manifest order (zone by zone: canaries, then batches of max_in_flight), delete what
+// is no longer wanted. Each step is an event; each outcome is in the store as soon as it
+// happens, so a director killed mid-deploy leaves a state the next deploy continues from.
 import { z } from 'zod';
+import type { ApplySpec } from '../../agent/protocol.ts';
 import type { Cpi } from '../../cpi/types.ts';
+import { parseMaxInFlight, type WatchTime } from '../../manifest/mod.ts';
 import type { Blobstore } from '../blobstore.ts';
 import type { DirectorStore } from '../store.ts';
 import type { TaskHandler } from '../types.ts';
@@ -14,7 +16,7 @@ import { applySpecOf, InstanceUpdateError, updateInstanceOnVm, type UpdaterDeps 
 import { planChanges } from './plan.ts';
 import { deployedInstances, prepareDeploy, type PrepareDeps, type Prepared } from './preparation.ts';
 import type { DeployedInstance, InstancePlan } from './types.ts';
-import { groupStages, updateBatches } from './update-order.ts';
+import { groupStages, overridePolicy, skipsDrain, updateBatches, type PolicyOverrides } from './update-order.ts';
 import { createInstanceVm, deleteInstanceVm, type VmDeps } from './vm-lifecycle.ts';
 
 export interface DeployEngineDeps extends PrepareDeps {
@@ -32,7 +34,18 @@ export interface DeployEngineDeps extends PrepareDeps {
 }
 
 /** The task's params, as POST /deployments stores them; checked again since they come from the database. */
-export const DeployParams = z.object({ manifest: z.string().min(1), recreate: z.boolean().default(false), dry_run: z.boolean().default(false) }).strict();
+export const DeployParams = z
+  .object({
+    manifest: z.string().min(1),
+    recreate: z.boolean().default(false),
+    dry_run: z.boolean().default(false),
+    /** Overrides of every group's update block for this deploy (`ingot deploy --canaries/--max-in-flight`). */
+    canaries: z.number().int().min(0).optional(),
+    max_in_flight: z.union([z.number(), z.string()]).refine((v) => parseMaxInFlight(v) !== undefined, 'expected a number of instances (2) or a percentage ("25%")').optional(),
+    /** Groups whose instances are stopped without their drain scripts; `*` is every group (BOSH's --skip-drain). */
+    skip_drain: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
 export type DeployParams = z.output<typeof DeployParams>;
 
 function label(i: { group: string; index: number }, canary = false): string {
@@ -49,6 +62,22 @@ async function reconcileVms(deps: DeployEngineDeps, cpi: Cpi, name: string, log:
     log(`VM ${vm.cid} (agent ${vm.agent_id}) is gone: its instance will be created again`);
     // What is left of it (an address claim, a network) would stand in the new VM's way.
     await cpi.delete_vm(vm.cid).catch((err: Error) => log(`deleting what is left of VM ${vm.cid}: ${err.message}`));
+    await deps.store.deleteVm(vm.cid);
+    await deps.unregisterAgent(vm.agent_id);
+  }
+  // Two VMs for one instance: a create-swap-delete cut short by a director that died. The older
+  // VM is the one the instance's spec describes (its row still says updating, so it is recreated
+  // anyway); the newer one goes.
+  const seen = new Set<number>();
+  const byAge = [...(await deps.store.vms(name))].sort((a, b) => a.created_at.localeCompare(b.created_at) || a.cid.localeCompare(b.cid));
+  for (const vm of byAge) {
+    if (vm.instance_id === null) continue;
+    if (!seen.has(vm.instance_id)) {
+      seen.add(vm.instance_id);
+      continue;
+    }
+    log(`VM ${vm.cid} is a second VM of its instance, left by an interrupted create-swap-delete: deleting it`);
+    await cpi.delete_vm(vm.cid).catch((err: Error) => log(`deleting VM ${vm.cid}: ${err.message}`));
     await deps.store.deleteVm(vm.cid);
     await deps.unregisterAgent(vm.agent_id);
   }
@@ -74,6 +103,16 @@ export function deployHandler(deps: DeployEngineDeps): TaskHandler {
       throw err;
     }
     events.emit({ stage: 'Preparing deployment', task: 'Rendering templates', index: 1, total: 1, state: 'finished', progress: 100 });
+    const unknownGroups = params.skip_drain.filter((g) => g !== '*' && !prepared.plan.groups.some((p) => p.name === g));
+    if (unknownGroups.length) {
+      throw new Error(`Deploying ${name}: --skip-drain names ${unknownGroups.map((g) => `instance group ${g}`).join(', ')}, which the deployment does not have (groups: ${prepared.plan.groups.map((g) => g.name).join(', ')})`);
+    }
+    const overrides: PolicyOverrides = {
+      ...(params.canaries !== undefined ? { canaries: params.canaries } : {}),
+      ...(params.max_in_flight !== undefined ? { max_in_flight: parseMaxInFlight(params.max_in_flight)! } : {}),
+    };
+    const policyOf = (group: string) => overridePolicy(prepared.plan.groups.find((g) => g.name === group)!.update, overrides);
+    const drainOf = (group: string) => !skipsDrain(params.skip_drain, group);
     const diff = renderPlanDiff(prepared.plan);
     for (const line of diff) log(`plan: ${line}`);
     const all = prepared.plan.groups.flatMap((g) => g.instances);
@@ -172,6 +211,40 @@ export function deployHandler(deps: DeployEngineDeps): TaskHandler {
         }
       }
     };
+    /** Drain (unless skipped) and stop the jobs of a VM about to go; a failure is logged, the VM goes anyway. */
+    const stopOldJobs = async (i: InstancePlan, vm: { agent_id: string }, drain: boolean): Promise<void> => {
+      if (drain) await agents.task(vm.agent_id, 'drain', ['shutdown'], 600_000, signal).catch((err: Error) => log(`${label(i)}: drain: ${err.message}`));
+      else log(`${label(i)}: drain skipped (--skip-drain)`);
+      await agents.task(vm.agent_id, 'stop', [], 600_000, signal).catch((err: Error) => log(`${label(i)}: stop: ${err.message}`));
+    };
+    /**
+     * create-swap-delete: a new VM (on its new address) is created, applied, started and watched
+     * while the old one keeps running; only then is the old one drained, stopped and deleted. A
+     * new VM that does not come up is deleted and the old one keeps serving, as it was.
+     */
+    const swapVm = async (
+      i: InstancePlan,
+      id: number,
+      old: { cid: string; agent_id: string },
+      wasApplied: boolean,
+      lbl: string,
+      spec: ApplySpec,
+      watch: WatchTime,
+      o: { start: boolean; drain: boolean },
+    ): Promise<{ cid: string; agent_id: string }> => {
+      const fresh = await createInstanceVm(vmDeps, name, id, i.desired!, stemcellCid(i), null, signal);
+      log(`${lbl}: created VM ${fresh.cid} next to VM ${old.cid} (create-swap-delete): the old one runs until the new one does`);
+      try {
+        await updateInstanceOnVm(updater, lbl, fresh.agent_id, spec, false, watch, signal, undefined, o);
+      } catch (err) {
+        await deleteInstanceVm(vmDeps, fresh).catch((e: Error) => log(`${lbl}: deleting the new VM ${fresh.cid}: ${e.message}`));
+        throw err;
+      }
+      if (wasApplied) await stopOldJobs(i, old, o.drain);
+      await deleteInstanceVm(vmDeps, old);
+      log(`${lbl}: VM ${old.cid} replaced by VM ${fresh.cid}`);
+      return fresh;
+    };
     const updateOne = async (i: InstancePlan, canary: boolean, n: number, total: number): Promise<void> => {
       const ev = { stage: 'Updating instance', task: label(i, canary), index: n, total };
       // Recorded before it is announced: whoever sees the event finds the state in the store.
@@ -180,21 +253,25 @@ export function deployHandler(deps: DeployEngineDeps): TaskHandler {
       try {
         let vm = vmOf.get(i.uuid)!;
         let applied = i.action !== 'create' && Boolean(i.deployed?.spec);
-        if (i.action === 'recreate') {
-          if (applied) {
-            await agents.task(vm.agent_id, 'drain', ['shutdown'], 600_000, signal).catch((err: Error) => log(`${label(i)}: drain before recreate: ${err.message}`));
-            await agents.task(vm.agent_id, 'stop', [], 600_000, signal).catch((err: Error) => log(`${label(i)}: stop before recreate: ${err.message}`));
-          }
-          if (i.deployed?.disk_cid) await cpi.detach_disk(vm.cid, i.deployed.disk_cid).catch((err: Error) => log(`${label(i)}: detaching disk: ${err.message}`));
-          await deleteInstanceVm(vmDeps, vm);
-          vm = await createInstanceVm(vmDeps, name, id, i.desired!, stemcellCid(i), i.deployed?.disk_cid ?? null, signal);
-          vmOf.set(i.uuid, vm);
-          applied = false;
-        }
-        const policy = prepared.plan.groups.find((g) => g.name === i.group)!.update;
+        const policy = policyOf(i.group);
         const spec = applySpecOf(name, i.desired!, new Map());
         const watch = canary ? policy.canary_watch_time : policy.update_watch_time;
-        await updateInstanceOnVm(updater, label(i, canary), vm.agent_id, spec, applied, watch, signal, () => reconcileDisk(i, id, vm), { start: !keptStopped.has(i.uuid) });
+        const o = { start: !keptStopped.has(i.uuid), drain: drainOf(i.group) };
+        if (i.action === 'recreate' && prepared.swapped.has(i.uuid)) {
+          vm = await swapVm(i, id, vm, applied, label(i, canary), spec, watch, o);
+          vmOf.set(i.uuid, vm);
+        } else {
+          if (i.action === 'recreate') {
+            if (applied) await stopOldJobs(i, vm, o.drain);
+            if (i.deployed?.disk_cid) await cpi.detach_disk(vm.cid, i.deployed.disk_cid).catch((err: Error) => log(`${label(i)}: detaching disk: ${err.message}`));
+            await deleteInstanceVm(vmDeps, vm);
+            vm = await createInstanceVm(vmDeps, name, id, i.desired!, stemcellCid(i), i.deployed?.disk_cid ?? null, signal);
+            vmOf.set(i.uuid, vm);
+            applied = false;
+          }
+          const on = vm;
+          await updateInstanceOnVm(updater, label(i, canary), vm.agent_id, spec, applied, watch, signal, () => reconcileDisk(i, id, on), o);
+        }
         await deps.store.saveInstance({
           deployment: name,
           instance_group: i.group,
@@ -221,7 +298,7 @@ export function deployHandler(deps: DeployEngineDeps): TaskHandler {
           const items = g.instances.filter((i) => i.action === 'create' || i.action === 'update' || i.action === 'recreate');
           const size = g.instances.filter((i) => i.desired).length;
           let n = 0;
-          for (const batch of updateBatches(items, g.update, size)) {
+          for (const batch of updateBatches(items, policyOf(g.name), size, (i) => i.desired?.az, g.azs)) {
             signal.throwIfAborted();
             const results = await Promise.allSettled(batch.items.map((i) => updateOne(i, batch.canary, ++n, items.length)));
             const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -241,8 +318,7 @@ export function deployHandler(deps: DeployEngineDeps): TaskHandler {
       try {
         const vm = i.deployed?.vm;
         if (vm) {
-          await agents.task(vm.agent_id, 'drain', ['shutdown'], 600_000, signal).catch((err: Error) => log(`${label(i)}: drain: ${err.message}`));
-          await agents.task(vm.agent_id, 'stop', [], 600_000, signal).catch((err: Error) => log(`${label(i)}: stop: ${err.message}`));
+          await stopOldJobs(i, vm, drainOf(i.group));
           await deleteInstanceVm(vmDeps, vm);
         }
         if (i.deployed?.disk_cid) {

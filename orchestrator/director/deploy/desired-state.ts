@@ -142,7 +142,7 @@ export function buildDesiredState(input: DesiredInput): DesiredState {
           env: ig.env,
         };
       });
-      return { name: ig.name, update: ig.update, instances };
+      return { name: ig.name, update: ig.update, azs: ig.azs, instances };
     });
   return { groups, rendered, problems };
 }

@@ -82,7 +82,7 @@ export type JobStateChange = (typeof JOB_STATE_CHANGES)[number];
 export const FetchLogsParams = z.object({ instance: z.string().min(1) }).strict();
 export const ChangeJobStateParams = z.object({ state: z.enum(JOB_STATE_CHANGES), instances: z.array(z.string().min(1)).min(1) }).strict();
 
-function parseParams<S extends z.ZodTypeAny>(schema: S, params: unknown, type: string): z.output<S> {
+export function parseParams<S extends z.ZodTypeAny>(schema: S, params: unknown, type: string): z.output<S> {
   const parsed = schema.safeParse(params);
   if (!parsed.success) throw new Error(`Reading the ${type} task's params: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`).join('; ')}`);
   return parsed.data;
@@ -138,7 +138,7 @@ const STAGES: Record<JobStateChange, string> = { started: 'Starting instance', s
 const DONE: Record<JobStateChange, string> = { started: 'Started', stopped: 'Stopped', restarted: 'Restarted' };
 
 /** The update_watch_time of each group, from the deployment's manifest. */
-function watchTimes(manifestText: string, deployment: string): Map<string, WatchTime> {
+export function watchTimes(manifestText: string, deployment: string): Map<string, WatchTime> {
   try {
     return new Map(parseManifest(manifestText, 'manifest.yml').instance_groups.map((g) => [g.name, g.update.update_watch_time]));
   } catch (err) {

@@ -149,7 +149,8 @@ export async function startAndWatch(deps: UpdaterDeps, doing: string, label: str
 
 /**
  * Updates the instance on agent `agentId`. `wasApplied` says whether it runs jobs to drain and
- * stop first; `start: false` (an instance stopped by `ingot stop`) applies and leaves it stopped.
+ * stop first; `drain: false` (`--skip-drain`) stops them without their drain scripts;
+ * `start: false` (an instance stopped by `ingot stop`) applies and leaves it stopped.
  * Throws InstanceUpdateError naming the instance (and the job, when one failed).
  */
 export async function updateInstanceOnVm(
@@ -162,7 +163,7 @@ export async function updateInstanceOnVm(
   signal: AbortSignal,
   /** Runs once the jobs are stopped, before apply (persistent disk changes). */
   beforeApply?: () => Promise<void>,
-  o: { start?: boolean } = {},
+  o: { start?: boolean; drain?: boolean } = {},
 ): Promise<void> {
   const timeout = deps.taskTimeoutMs ?? 600_000;
   const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
@@ -175,7 +176,8 @@ export async function updateInstanceOnVm(
     }
   };
   if (wasApplied) {
-    await step('draining', () => deps.agents.task(agentId, 'drain', ['update'], timeout, signal));
+    if (o.drain === false) deps.log(`${label}: drain skipped (--skip-drain)`);
+    else await step('draining', () => deps.agents.task(agentId, 'drain', ['update'], timeout, signal));
     await step('stopping', () => deps.agents.task(agentId, 'stop', [], timeout, signal));
   }
   if (beforeApply) await step('changing the persistent disk', beforeApply);

@@ -34,12 +34,15 @@ function subnetsFor(subnets: readonly Subnet[], az: string): Subnet[] {
 
 /**
  * Addresses for every instance of the deployment: static ones as the manifest says, kept ones
- * from `previous`, then the lowest free. Throws IpAllocationError naming the instance when a
+ * from `previous`, then the lowest free. `hold` are addresses nobody may take though no
+ * instance keeps them: the old VMs of a create-swap-delete still use them while their
+ * replacements (with new addresses) come up. Throws IpAllocationError naming the instance when a
  * subnet is full.
  */
-export function allocateAddresses(deployment: Deployment, cloud: CloudConfig, previous: AddressBook): AddressBook {
+export function allocateAddresses(deployment: Deployment, cloud: CloudConfig, previous: AddressBook, hold: AddressBook = new Map()): AddressBook {
   const taken = new Map<string, Set<number>>();
   const takenOn = (net: string): Set<number> => taken.get(net) ?? taken.set(net, new Set()).get(net)!;
+  for (const book of hold.values()) for (const [net, ip] of Object.entries(book)) takenOn(net).add(parseIp(ip)!);
   const out: AddressBook = new Map();
   const pending: Array<{ key: string; net: string; az: string }> = [];
 

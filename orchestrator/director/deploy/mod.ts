@@ -4,7 +4,8 @@ import type { Cpi } from '../../cpi/types.ts';
 import type { ReleaseArchive } from '../../release/mod.ts';
 import { agentUploadPath } from '../api.ts';
 import type { Director } from '../main.ts';
-import { AgentClient } from './agent-client.ts';
+import { lazyAgentClient, type AgentClient } from './agent-client.ts';
+import type { RecreateDeps } from './recreate-instance.ts';
 import { deployHandler } from './deploy-task.ts';
 import { registerErrandRoutes, runErrandHandler } from './errand.ts';
 import { changeJobStateHandler, fetchLogsHandler, type InstanceOpsDeps } from './instance-ops.ts';
@@ -30,32 +31,28 @@ export interface DeployEngineOptions {
   watchPollMs?: number;
 }
 
+/** What every task that makes or replaces VMs needs, from the director's parts (deploy, recreate, cloud-check). */
+export function vmTaskDeps(d: Director, cpi: Cpi | undefined, o: DeployEngineOptions, agents: () => Promise<AgentClient>): RecreateDeps {
+  return {
+    store: d.store,
+    cpi,
+    agents,
+    registerAgent: d.registerAgent,
+    unregisterAgent: d.unregisterAgent,
+    uploadPath: (id) => agentUploadPath(d.config.data_dir, id),
+    tmpDir: o.tmpDir,
+    pingTimeoutMs: o.pingTimeoutMs,
+    ...(o.watchPollMs ? { watchPollMs: o.watchPollMs } : {}),
+  };
+}
+
 /** Registers the `deploy`, `fetch_logs`, `change_job_state` and `run_errand` tasks and their routes; returns what stops it (the mbus connection). */
 export function installDeployEngine(d: Director, cpi: Cpi | undefined, o: DeployEngineOptions): () => Promise<void> {
   const releaseCache = new Map<string, ReleaseArchive>();
-  let client: Promise<AgentClient> | undefined;
-  const agents = (): Promise<AgentClient> => {
-    client ??= AgentClient.connect(d.mbus.directorCredential, o.uuid).catch((err: Error) => {
-      client = undefined;
-      throw new Error(`Connecting to the mbus: ${err.message}`, { cause: err });
-    });
-    return client;
-  };
+  const { agents, close } = lazyAgentClient(d.mbus.directorCredential, o.uuid);
   d.tasks.register(
     'deploy',
-    deployHandler({
-      store: d.store,
-      blobs: d.blobs,
-      releaseCache,
-      cpi,
-      agents,
-      registerAgent: d.registerAgent,
-      unregisterAgent: d.unregisterAgent,
-      uploadPath: (id) => agentUploadPath(d.config.data_dir, id),
-      tmpDir: o.tmpDir,
-      pingTimeoutMs: o.pingTimeoutMs,
-      ...(o.watchPollMs ? { watchPollMs: o.watchPollMs } : {}),
-    }),
+    deployHandler({ ...vmTaskDeps(d, cpi, o, agents), blobs: d.blobs, releaseCache }),
   );
   registerDeployRoutes(d.api, { store: d.store, blobs: d.blobs, releaseCache, tasks: d.tasks, agents });
   const ops: InstanceOpsDeps = {
@@ -71,8 +68,5 @@ export function installDeployEngine(d: Director, cpi: Cpi | undefined, o: Deploy
   d.tasks.register('run_errand', runErrandHandler({ store: d.store, agents }));
   registerErrandRoutes(d.api, { store: d.store, tasks: d.tasks });
   registerInstanceOpsRoutes(d.api, { store: d.store, tasks: d.tasks, agents, dataDir: d.config.data_dir });
-  return async () => {
-    const c = await client?.catch(() => undefined);
-    await c?.close().catch(() => undefined);
-  };
+  return close;
 }

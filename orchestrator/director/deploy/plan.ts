@@ -12,6 +12,8 @@ import type { DeployedInstance, DesiredInstance, GroupPlan, InstancePlan, Plan }
 export interface DesiredGroup {
   name: string;
   update: UpdatePolicy;
+  /** The group's zones in manifest order (its instances roll zone by zone). */
+  azs?: string[];
   instances: DesiredInstance[];
 }
 
@@ -106,6 +108,7 @@ export function planDeployment(input: PlanInput): Plan {
   const groups: GroupPlan[] = input.groups.map((g) => ({
     name: g.name,
     update: g.update,
+    azs: g.azs ?? [],
     instances: g.instances.map((inst) => {
       const key = `${g.name}/${inst.index}`;
       used.add(key);
@@ -117,7 +120,7 @@ export function planDeployment(input: PlanInput): Plan {
     if (used.has(`${d.group}/${d.index}`)) continue;
     let group = groups.find((g) => g.name === d.group);
     if (!group) {
-      group = { name: d.group, update: input.groups[0]?.update ?? defaultPolicy, instances: [] };
+      group = { name: d.group, update: input.groups[0]?.update ?? defaultPolicy, azs: [], instances: [] };
       groups.push(group);
     }
     group.instances.push(planInstance(null, d));
@@ -145,6 +148,20 @@ const defaultPolicy: UpdatePolicy = {
   serial: true,
   vm_strategy: 'delete-create',
 };
+
+/**
+ * Whether a recreate goes create-swap-delete (BOSH's vm_strategy): the new VM is created, applied
+ * and started before the old one is drained and deleted, so the instance's work never stops. The
+ * new VM takes a new address (the old one still holds its own), so an instance on a static IP
+ * falls back to delete-create, as in BOSH; so does one with a persistent disk, which can be
+ * attached to one VM at a time and would need the old instance stopped first.
+ */
+export function swapsVm(i: InstancePlan, policy: UpdatePolicy): boolean {
+  if (i.action !== 'recreate' || policy.vm_strategy !== 'create-swap-delete') return false;
+  if (!i.deployed?.vm || !i.deployed.spec || !i.desired) return false;
+  if (i.deployed.disk_cid || i.desired.persistent_disk_mb > 0) return false;
+  return ![...i.desired.networks, ...i.deployed.spec.networks].some((n) => n.static);
+}
 
 /** True when applying the plan would change anything. */
 export function planChanges(plan: Plan): boolean {

@@ -12,7 +12,7 @@ import type { DirectorStore } from '../store.ts';
 import type { StemcellRecord } from '../types.ts';
 import { buildDesiredState, type DesiredState, type ReleaseInUse } from './desired-state.ts';
 import { allocateAddresses, applyAddresses, IpAllocationError, type AddressBook } from './ip-allocation.ts';
-import { planDeployment } from './plan.ts';
+import { planDeployment, swapsVm } from './plan.ts';
 import type { DeployedInstance, DesiredInstance, Plan } from './types.ts';
 import { DeploymentVariableStore } from './variables.ts';
 
@@ -41,6 +41,8 @@ export interface Prepared {
   /** `os/version` → the stemcell the CPI knows. */
   stemcells: Map<string, StemcellRecord>;
   deployed: DeployedInstance[];
+  /** Uuids of the instances recreated create-swap-delete (their new VM has a new address). */
+  swapped: Set<string>;
 }
 
 export interface PrepareDeps {
@@ -156,48 +158,62 @@ export async function prepareDeploy(deps: PrepareDeps, manifestText: string, opt
   }
   if (!cloud || problems.length > 0) throw new DeployInvalidError(name, problems);
 
+  // Deployed instances keep their zones (and, below, their addresses).
+  const deployed = opts.deployed ?? (await deployedInstances(deps.store, name));
   let deployment: Deployment;
   try {
-    deployment = checkDeployment(source, cloud, specs, 'manifest.yml');
+    deployment = checkDeployment(source, cloud, specs, 'manifest.yml', new Map(deployed.filter((d) => d.spec).map((d) => [`${d.group}/${d.index}`, d.spec!.az])));
   } catch (err) {
     if (!(err instanceof ManifestError)) throw err;
     throw new DeployInvalidError(name, err.lines);
   }
 
-  const deployed = opts.deployed ?? (await deployedInstances(deps.store, name));
-  const previous: AddressBook = new Map(
-    deployed.filter((d) => d.spec).map((d) => [`${d.group}/${d.index}`, Object.fromEntries(d.spec!.networks.filter((n) => n.ip).map((n) => [n.name, n.ip!]))]),
-  );
-  try {
-    deployment = applyAddresses(deployment, allocateAddresses(deployment, cloud, previous));
-  } catch (err) {
-    if (!(err instanceof IpAllocationError)) throw err;
-    throw new DeployInvalidError(name, [err.message]);
-  }
+  const checked = deployment;
+  const addressesOf = (d: DeployedInstance): Record<string, string> => Object.fromEntries(d.spec!.networks.filter((n) => n.ip).map((n) => [n.name, n.ip!]));
+  const previous: AddressBook = new Map(deployed.filter((d) => d.spec).map((d) => [`${d.group}/${d.index}`, addressesOf(d)]));
 
-  const desired = buildDesiredState({
-    deployment,
-    rawManifest: raw,
-    releases,
-    uuids: new Map(deployed.map((d) => [`${d.group}/${d.index}`, d.uuid])),
-    newUuid: randomUUID,
-  });
-  // 'latest' resolved: the plan compares real versions.
-  for (const g of desired.groups) {
-    for (const inst of g.instances) {
-      const rec = byAlias.get(`${inst.stemcell.os}/${inst.stemcell.version}`);
-      if (rec) inst.stemcell = { os: rec.operating_system, version: rec.version };
+  /** Addresses allocated, every instance rendered and planned; `hold` as allocateAddresses takes it. */
+  const planWith = (hold: AddressBook) => {
+    let placed: Deployment;
+    try {
+      placed = applyAddresses(checked, allocateAddresses(checked, cloud!, previous, hold));
+    } catch (err) {
+      if (!(err instanceof IpAllocationError)) throw err;
+      throw new DeployInvalidError(name, [err.message]);
     }
-  }
-  if (desired.problems.length > 0) throw new DeployInvalidError(name, desired.problems);
+    const desired = buildDesiredState({
+      deployment: placed,
+      rawManifest: raw,
+      releases,
+      uuids: new Map(deployed.map((d) => [`${d.group}/${d.index}`, d.uuid])),
+      newUuid: randomUUID,
+    });
+    // 'latest' resolved: the plan compares real versions.
+    for (const g of desired.groups) {
+      for (const inst of g.instances) {
+        const rec = byAlias.get(`${inst.stemcell.os}/${inst.stemcell.version}`);
+        if (rec) inst.stemcell = { os: rec.operating_system, version: rec.version };
+      }
+    }
+    if (desired.problems.length > 0) throw new DeployInvalidError(name, desired.problems);
+    const plan = planDeployment({
+      deployment: name,
+      groups: desired.groups,
+      deployed,
+      recreate: opts.recreate ?? false,
+      releases: [...releases.values()].filter((r) => desired.groups.some((g) => g.instances.some((i) => i.jobs.some((j) => j.release === r.name)))).map((r) => `${r.name}/${r.version}`),
+      stemcells: [...new Set(desired.groups.flatMap((g) => g.instances.map((i) => `${i.stemcell.os}/${i.stemcell.version}`)))],
+    });
+    return { deployment: placed, desired, plan };
+  };
 
-  const plan = planDeployment({
-    deployment: name,
-    groups: desired.groups,
-    deployed,
-    recreate: opts.recreate ?? false,
-    releases: [...releases.values()].filter((r) => desired.groups.some((g) => g.instances.some((i) => i.jobs.some((j) => j.release === r.name)))).map((r) => `${r.name}/${r.version}`),
-    stemcells: [...new Set(desired.groups.flatMap((g) => g.instances.map((i) => `${i.stemcell.os}/${i.stemcell.version}`)))],
-  });
-  return { name, manifestText, cloudConfigId: cc!.id, deployment, desired, plan, stemcells, deployed };
+  let out = planWith(new Map());
+  // create-swap-delete: the old VMs keep their addresses until they go, so their replacements
+  // are planned again with new ones (and whoever links to them is re-rendered to match).
+  const swaps = out.plan.groups.flatMap((g) => g.instances.filter((i) => swapsVm(i, g.update)));
+  if (swaps.length > 0) {
+    out = planWith(new Map(swaps.map((i) => [`${i.group}/${i.index}`, addressesOf(i.deployed!)])));
+  }
+  const swapped = new Set(swaps.map((i) => i.uuid).filter((uuid) => out.plan.groups.some((g) => g.instances.some((i) => i.uuid === uuid && swapsVm(i, g.update)))));
+  return { name, manifestText, cloudConfigId: cc!.id, deployment: out.deployment, desired: out.desired, plan: out.plan, stemcells, deployed, swapped };
 }

@@ -3,7 +3,8 @@
 // plan, changing nothing. Bodies are the manifest YAML (ops files and -v applied by the client).
 import { z } from 'zod';
 import { readText } from '../../../kernel/cloud-controller/http/body.ts';
-import { parseQuery } from '../../../kernel/cloud-controller/http/query.ts';
+import { csv, parseQuery } from '../../../kernel/cloud-controller/http/query.ts';
+import { parseMaxInFlight } from '../../manifest/mod.ts';
 import type { ApiServer, RequestContext } from '../../../kernel/cloud-controller/http/server.ts';
 import { deploymentLock, enqueueOrConflict, presentTask } from '../api.ts';
 import { apiErrors } from '../errors.ts';
@@ -16,6 +17,14 @@ import { DeployInvalidError, manifestName, prepareDeploy, type PrepareDeps } fro
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+/** The per-deploy overrides (`ingot deploy --canaries N --max-in-flight N|N% --skip-drain[=g1,g2]`), BOSH's query names. */
+const rollQuery = {
+  canaries: z.string().regex(/^\d+$/, 'canaries must be a number of instances (0 or more)').transform(Number).optional(),
+  max_in_flight: z.string().refine((v) => parseMaxInFlight(v) !== undefined, 'max_in_flight must be a number of instances (2) or a percentage ("25%")').optional(),
+  /** `*` for every group, else a comma-separated list of group names. */
+  skip_drain: csv.refine((l) => l.length > 0, 'skip_drain must be * or instance group names separated by commas').optional(),
+};
 
 async function manifestBody(ctx: RequestContext): Promise<{ text: string; name: string }> {
   const text = await readText(ctx.req, MAX_MANIFEST_BYTES);
@@ -43,7 +52,7 @@ export function registerDeployRoutes(api: ApiServer, d: PrepareDeps & { tasks: T
   });
 
   api.route('POST', '/deployments', 'user', async (ctx) => {
-    const q = parseQuery(ctx.query, z.object({ recreate: flag.optional(), dry_run: flag.optional() }).strict());
+    const q = parseQuery(ctx.query, z.object({ recreate: flag.optional(), dry_run: flag.optional(), ...rollQuery }).strict());
     const { text, name } = await manifestBody(ctx);
     const existing = await d.store.deployment(name);
     const task = await enqueueOrConflict(d.tasks, {
@@ -52,7 +61,14 @@ export function registerDeployRoutes(api: ApiServer, d: PrepareDeps & { tasks: T
       deployment: name,
       username: ctx.principal.kind === 'user' ? ctx.principal.username : 'anonymous',
       locks: [deploymentLock(name)],
-      params: { manifest: text, recreate: q.recreate ?? false, dry_run: q.dry_run ?? false },
+      params: {
+        manifest: text,
+        recreate: q.recreate ?? false,
+        dry_run: q.dry_run ?? false,
+        ...(q.canaries !== undefined ? { canaries: q.canaries } : {}),
+        ...(q.max_in_flight !== undefined ? { max_in_flight: q.max_in_flight } : {}),
+        skip_drain: q.skip_drain ?? [],
+      },
     });
     return { status: 202, body: presentTask(task), headers: { Location: `/tasks/${task.id}` } };
   });

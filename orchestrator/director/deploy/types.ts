@@ -84,6 +84,8 @@ export interface InstancePlan {
 export interface GroupPlan {
   name: string;
   update: UpdatePolicy;
+  /** The group's zones in manifest order: the order it rolls in ([] for a removed group). */
+  azs: string[];
   instances: InstancePlan[];
 }
 
