@@ -55,6 +55,7 @@ export class Bus {
   private readonly subs = new Set<Subscription>();
   private readonly reconnectHooks: Array<() => void> = [];
   private readonly disconnectHooks: Array<() => void> = [];
+  private disconnectedAt: number | undefined;
   private readonly lastInvalidLog = new Map<string, { at: number; suppressed: number }>();
   private readonly counters: BusStats = { published: 0, received: 0, invalid: {}, handler_errors: 0, reconnects: 0, connected: true };
   private closing = false;
@@ -90,6 +91,11 @@ export class Bus {
 
   get connected(): boolean {
     return this.counters.connected;
+  }
+
+  /** How long the connection has been down (0 while connected). */
+  disconnectedForMs(now = Date.now()): number {
+    return this.disconnectedAt === undefined ? 0 : now - this.disconnectedAt;
   }
 
   /** Called after every reconnect: re-announce, re-register. */
@@ -273,10 +279,12 @@ export class Bus {
     for await (const s of this.nc.status()) {
       if (s.type === Events.Disconnect) {
         this.counters.connected = false;
+        this.disconnectedAt ??= Date.now();
         this.log.warn({ server: s.data }, 'disconnected from NATS');
         for (const hook of this.disconnectHooks) runHook(hook, this.log);
       } else if (s.type === Events.Reconnect) {
         this.counters.connected = true;
+        this.disconnectedAt = undefined;
         this.counters.reconnects++;
         this.log.info({ server: s.data }, 'reconnected to NATS');
         for (const hook of this.reconnectHooks) runHook(hook, this.log);

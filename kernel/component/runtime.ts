@@ -26,6 +26,9 @@ export interface ComponentHandle {
 
 const SECRET_KEY = /pass(word)?|secret|token|credential|private_?key/i;
 
+/** How long a component may be without NATS before /healthz says 503. */
+const NATS_OUTAGE_UNHEALTHY_MS = 5000;
+
 export async function startComponent(def: ComponentDefinition, configFile: string): Promise<ComponentHandle> {
   const file = resolve(configFile);
   const config = (await loadConfig(file, def.config)) as CommonConfig;
@@ -46,7 +49,10 @@ export async function startComponent(def: ComponentDefinition, configFile: strin
     user: config.status.user ?? 'ingot',
     password: config.status.password ?? randomBytes(16).toString('hex'),
     metricPrefix: `ingot_${def.type.replace(/-/g, '_')}`,
-    healthy: () => !draining && (bus?.connected ?? false) && (component?.healthy?.() ?? component !== undefined),
+    // A moment without NATS is not sickness: when one server of a cluster goes (a roll), the
+    // client reconnects to another within a second or two, and a balancer dropping every
+    // component connected to it meanwhile would turn a routine roll into an outage.
+    healthy: () => !draining && bus !== undefined && bus.disconnectedForMs() < NATS_OUTAGE_UNHEALTHY_MS && (component?.healthy?.() ?? component !== undefined),
     varz: (): Record<string, unknown> => ({
       type: def.type,
       version: INGOT_VERSION,

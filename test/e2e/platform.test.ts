@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { eventually } from '../helpers/component-process.ts';
 import { send } from '../helpers/router-process.ts';
 import { scratchDir } from '../helpers/tmp.ts';
+import { spawnLoad } from '../../bench/rolling-upgrade/load.ts';
 import { ingotCli, rollUnderLoad, runProcess, summaryLine, type RunResult } from '../../bench/rolling-upgrade/roll.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -219,6 +220,33 @@ test.serial('a deploy rolls the routers and DEAs under load: no failed request, 
   const untouched = report.samePid.length;
   t.true(untouched > 0 && report.samePid.every((k) => !rolled(k)), `${untouched} other processes kept their pids`);
   t.is((await appStatus('pushed-during-roll')), 200);
+});
+
+// Issue 11: every part of the platform is redundant or out of the request path. One instance
+// of each group in turn — a NATS node first — is drained and stopped, then started again,
+// while ~100 requests a second reach the app through the balancer: none fails.
+test.serial('a NATS node, then an instance of every other job, stopped one at a time: the app stays reachable', async (t) => {
+  t.timeout(1_200_000);
+  if (!t.context.ours) return t.pass();
+  const ingot = ingotCli(ROOT, HOME);
+  const load = spawnLoad({ host: 'hello.localhost', port: 8080, rate: 100, max: 200_000, seconds: 1200 }, ROOT);
+  const steps: string[] = [];
+  try {
+    for (const instance of ['nats/0', 'cloud-controller/0', 'router/0', 'dea/0', 'health-manager/0', 'redis/0', 'postgresql/0', 'mysql/0', 'rabbitmq/0']) {
+      const stop = await ingot(['-d', 'ingot', 'stop', instance], 300_000);
+      t.is(stop.code, 0, `stop ${instance}: ${stop.out.slice(-1500)}`);
+      const start = await ingot(['-d', 'ingot', 'start', instance], 300_000);
+      t.is(start.code, 0, `start ${instance}: ${start.out.slice(-1500)}`);
+      steps.push(`${instance} ${Math.round(stop.ms / 1000)} s stopping, ${Math.round(start.ms / 1000)} s starting`);
+    }
+  } finally {
+    const result = await load.stop();
+    t.log(steps.join('; '));
+    t.log(`${result.requests} requests, ${result.failed} failed, max latency ${result.max_latency_ms} ms`);
+    for (const f of result.failures) t.log(`failed at ${f.at_ms} ms: ${f.reason}`);
+    t.is(result.failed, 0, 'no failed request');
+    t.true(result.requests > 100, `${result.requests} requests`);
+  }
 });
 
 test.serial('npm run destroy leaves no process, namespace, bridge, nftables table or cgroup', async (t) => {

@@ -286,9 +286,13 @@ test.serial('a NATS cluster rolls one node at a time; the routers reconnect to t
   const r = await finish(id);
   t.is(r.task.state, 'done', r.task.result);
   t.deepEqual(updates(r).filter((l) => l.startsWith('nats')), ['nats/0 (canary) started', 'nats/0 (canary) finished', 'nats/1 started', 'nats/1 finished']);
-  // Healthy again means connected again (a component's /healthz needs its bus): each router
-  // found the other node. Known: for the moment a router reconnects, its /healthz says 503
-  // (kernel/component/runtime.ts ties health to bus.connected), which a balancer may act on.
-  for (const i of rs) t.is(await status(`http://${ipOf(i)}:8081/healthz`), 200);
-  if (bad.length) t.log(`/healthz blips while NATS rolled: ${bad.join('; ')}`);
+  // No blip: a component stays healthy through a reconnect to another node (runtime.ts gives it
+  // a few seconds), so a balancer never drops a router because NATS rolled. And every router
+  // did reconnect: past that grace a router still without NATS would turn 503.
+  t.deepEqual(bad, [], 'no /healthz blip while NATS rolled');
+  const until = Date.now() + 6000;
+  while (Date.now() < until) {
+    for (const i of rs) t.is(await status(`http://${ipOf(i)}:8081/healthz`), 200);
+    await new Promise((res) => setTimeout(res, 500));
+  }
 });
