@@ -55,6 +55,14 @@ test('a stemcell, vm_type or address change recreates, naming what changed', (t)
   t.is(cp.action, 'recreate');
 });
 
+test('an instance whose persistent disk was forgotten is updated (a new disk); one that has its disk is unchanged', (t) => {
+  const d = desired('router', 0, { persistent_disk_mb: 16 });
+  t.is(planInstance(d, deployed(d, { disk_cid: 'disk-1' })).action, 'unchanged');
+  const p = planInstance(d, deployed(d, { disk_cid: null }));
+  t.is(p.action, 'update');
+  t.deepEqual(p.reasons, ['its persistent disk is missing']);
+});
+
 test('properties, jobs, release versions and packages update in place', (t) => {
   const d = desired('router', 0);
   const job = d.jobs[0]!;

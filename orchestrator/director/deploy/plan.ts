@@ -98,6 +98,8 @@ export function planInstance(desired: DesiredInstance | null, deployed: Deployed
   if (rec.length) return { ...base, action: 'recreate', reasons: rec };
   const upd = updateReasons(deployed.spec, desired);
   if (deployed.state !== 'running') upd.push(`its last update did not finish (state ${deployed.state})`);
+  // Its disk was forgotten (cloud-check's delete_disk_reference): the update makes a new one.
+  if (desired.persistent_disk_mb > 0 && !deployed.disk_cid) upd.push('its persistent disk is missing');
   if (upd.length) return { ...base, action: 'update', reasons: upd };
   return { ...base, action: 'unchanged', reasons: [] };
 }
