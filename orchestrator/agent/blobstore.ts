@@ -1,11 +1,24 @@
 // The blobstore as the agent sees it: GET a blob by id and check its sha256, PUT a new one.
 // A transfer that stops moving is abandoned after a stall timeout (a director killed mid-apply
 // must not leave an agent waiting forever on a half-sent blob); a slow one that moves is not.
+// A fetch that fails on the network or with a 5xx is tried again a few times: a VM that has
+// just come up, or a director busy serving a whole roll, may refuse or drop one connection.
 import { createHash, randomUUID } from 'node:crypto';
 import { AgentError } from './errors.ts';
 
 /** No byte for this long and a transfer is given up (default). */
 const STALL_MS = 60_000;
+/** Waits before the second and third attempts of a fetch. */
+const RETRY_DELAYS_MS = [500, 2000];
+
+/** A failure worth another attempt: the network's or the server's, not a refusal or a wrong blob. */
+class TransientError extends Error {}
+
+/** undici's "fetch failed" hides its reason in `cause`: the code says what happened. */
+function reasonOf(err: unknown): string {
+  const e = err as Error & { cause?: { code?: string; message?: string } };
+  return e.cause ? `${e.message} (${e.cause.code ?? e.cause.message ?? 'no reason given'})` : e.message;
+}
 
 export class BlobstoreClient {
   constructor(
@@ -19,6 +32,19 @@ export class BlobstoreClient {
   }
 
   async fetchVerified(id: string, sha256: string, signal?: AbortSignal): Promise<Buffer> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.fetchOnce(id, sha256, signal);
+      } catch (err) {
+        if (!(err instanceof TransientError) || attempt >= RETRY_DELAYS_MS.length || signal?.aborted) {
+          throw err instanceof TransientError ? new AgentError('blob_fetch_failed', err.message, { cause: err.cause }) : err;
+        }
+        await new Promise((r) => setTimeout(r, RETRY_DELAYS_MS[attempt]));
+      }
+    }
+  }
+
+  private async fetchOnce(id: string, sha256: string, signal?: AbortSignal): Promise<Buffer> {
     const url = this.urlOf(id);
     const stalled = new AbortController();
     let timer = setTimeout(() => stalled.abort(), this.stallMs);
@@ -26,23 +52,24 @@ export class BlobstoreClient {
       clearTimeout(timer);
       timer = setTimeout(() => stalled.abort(), this.stallMs);
     };
-    const failed = (err: unknown): AgentError => {
-      const why = stalled.signal.aborted ? `no data for ${this.stallMs / 1000} s` : (err as Error).message;
-      return new AgentError('blob_fetch_failed', `fetching blob ${id} from ${url}: ${why}`, { cause: err });
-    };
     const chunks: Buffer[] = [];
     try {
       const res = await fetch(url, { signal: signal ? AbortSignal.any([signal, stalled.signal]) : stalled.signal });
       if (!res.ok) {
         await res.body?.cancel();
-        throw new AgentError('blob_fetch_failed', `fetching blob ${id} from ${url}: HTTP ${res.status}`);
+        const message = `fetching blob ${id} from ${url}: HTTP ${res.status}`;
+        throw res.status >= 500 ? new TransientError(message) : new AgentError('blob_fetch_failed', message);
       }
       for await (const chunk of res.body ?? []) {
         chunks.push(Buffer.from(chunk));
         moved();
       }
     } catch (err) {
-      throw err instanceof AgentError ? err : failed(err);
+      if (err instanceof AgentError || err instanceof TransientError) throw err;
+      // A stall is final (the director is gone or wedged); so is the caller's cancel.
+      if (stalled.signal.aborted) throw new AgentError('blob_fetch_failed', `fetching blob ${id} from ${url}: no data for ${this.stallMs / 1000} s`, { cause: err });
+      if (signal?.aborted) throw new AgentError('blob_fetch_failed', `fetching blob ${id} from ${url}: ${reasonOf(err)}`, { cause: err });
+      throw new TransientError(`fetching blob ${id} from ${url}: ${reasonOf(err)}`, { cause: err });
     } finally {
       clearTimeout(timer);
     }

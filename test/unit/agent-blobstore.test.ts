@@ -57,3 +57,53 @@ test('a slow blob that keeps moving arrives whole, longer than the stall timeout
     await s.close();
   }
 });
+
+/** A blobstore whose first `failures` answers fail: a dropped connection, or a status code. */
+async function flaky(failures: number, how: 'drop' | number): Promise<{ url: string; requests(): number; close(): Promise<void> }> {
+  let n = 0;
+  const s: Server = createServer((req, res) => {
+    if (n++ < failures) {
+      if (how === 'drop') return void req.socket.destroy();
+      res.writeHead(how).end();
+      return;
+    }
+    res.writeHead(200).end(blob);
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
+    requests: () => n,
+    close: () => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); }),
+  };
+}
+
+test('a dropped connection or a 5xx is tried again; the blob arrives', async (t) => {
+  for (const how of ['drop', 503] as const) {
+    const s = await flaky(2, how);
+    try {
+      t.deepEqual(await new BlobstoreClient(s.url).fetchVerified('b2', sha), blob, String(how));
+      t.is(s.requests(), 3);
+    } finally {
+      await s.close();
+    }
+  }
+});
+
+test('a blob that keeps failing is given up after three attempts with the reason; a 404 at once', async (t) => {
+  const dropping = await flaky(10, 'drop');
+  try {
+    const err = await t.throwsAsync(new BlobstoreClient(dropping.url).fetchVerified('b3', sha));
+    t.regex(err!.message, /fetching blob b3 from .*: fetch failed \(\w+/);
+    t.is(dropping.requests(), 3);
+  } finally {
+    await dropping.close();
+  }
+  const missing = await flaky(10, 404);
+  try {
+    const err = await t.throwsAsync(new BlobstoreClient(missing.url).fetchVerified('b4', sha));
+    t.regex(err!.message, /HTTP 404/);
+    t.is(missing.requests(), 1);
+  } finally {
+    await missing.close();
+  }
+});
