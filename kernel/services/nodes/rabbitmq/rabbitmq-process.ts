@@ -5,7 +5,8 @@
 // beam.smp an earlier node process left (its pid file names a live process whose command
 // line is this server's) is stopped, so the fixed node name is never claimed twice.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { Logger } from '../../../component/mod.ts';
 import { UnitError } from '../../errors.ts';
@@ -225,16 +226,33 @@ export class RabbitProcess {
     }
   }
 
+  /**
+   * Every beam.smp of this server still alive: the pid file's, and any other whose command line
+   * names this server's directory — a server stopping with its killed node may already have
+   * removed its pid file while it still holds the node name and the distribution port.
+   */
+  private async staleBeams(): Promise<number[]> {
+    const found = new Set<number>();
+    const fromFile = await this.beamPid();
+    if (fromFile !== undefined) found.add(fromFile);
+    for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+      if (!/^\d+$/.test(entry)) continue;
+      const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.includes('beam') && cmdline.replace(/\0/g, ' ').includes(this.opts.paths.dir)) found.add(Number(entry));
+    }
+    return [...found].filter((pid) => pid !== this.child?.pid && isAlive(pid));
+  }
+
   private async stopStale(): Promise<void> {
-    const pid = await this.beamPid();
-    if (pid === undefined) return;
-    // An earlier node's server: its start script got TERM with that node's death and may be
-    // stopping it already; either way it must be gone before this node name starts again.
-    this.opts.log.warn({ node: this.opts.nodeName, pid }, 'stopping a rabbitmq-server left by an earlier node process');
-    killQuietly(pid, 'SIGTERM');
-    if (!(await waitGone(pid, STOP_GRACE_MS))) {
-      killQuietly(pid, 'SIGKILL');
-      await waitGone(pid, 5000);
+    for (const pid of await this.staleBeams()) {
+      // An earlier node's server: its start script got TERM with that node's death and may be
+      // stopping it already; either way it must be gone before this node name starts again.
+      this.opts.log.warn({ node: this.opts.nodeName, pid }, 'stopping a rabbitmq-server left by an earlier node process');
+      killQuietly(pid, 'SIGTERM');
+      if (!(await waitGone(pid, STOP_GRACE_MS))) {
+        killQuietly(pid, 'SIGKILL');
+        await waitGone(pid, 5000);
+      }
     }
   }
 
@@ -265,14 +283,20 @@ function killQuietly(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** Running, not a zombie (a zombie holds no port; where pid 1 reaps nothing, one may linger). */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) [ZX]/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
 async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return true;
-    }
+    if (!isAlive(pid)) return true;
     await sleep(50);
   }
   return false;
