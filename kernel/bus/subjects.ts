@@ -470,4 +470,4 @@ export const replies = {
 } as const;
 
 /** Service node operations: `services.<label>.<op>.<node_id>`. */
-export type ServiceNodeOp = 'provision' | 'bind' | 'unbind' | 'unprovision';
+export type ServiceNodeOp = 'provision' | 'bind' | 'unbind' | 'unprovision' | 'update';

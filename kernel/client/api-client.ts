@@ -312,6 +312,16 @@ export class CloudControllerClient {
         : { ...(body.credentials ? { credentials: body.credentials } : {}), ...(body.syslogDrainUrl ? { syslog_drain_url: body.syslogDrainUrl } : {}) };
     return this.call('POST', '/v3/service_instances', t.serviceInstance, { body: { type: body.type, name: body.name, relationships, ...rest, ...(body.tags ? { tags: body.tags } : {}) } });
   }
+  /** PATCH: a managed instance's plan, parameters and tags (a plan or parameters change may answer 202: poll it). */
+  updateServiceInstance(guid: string, body: { planGuid?: string; parameters?: Record<string, unknown>; tags?: string[] }): Promise<t.ServiceInstance> {
+    return this.call('PATCH', `/v3/service_instances/${guid}`, t.serviceInstance, {
+      body: {
+        ...(body.planGuid ? { relationships: { service_plan: { data: { guid: body.planGuid } } } } : {}),
+        ...(body.parameters ? { parameters: body.parameters } : {}),
+        ...(body.tags ? { tags: body.tags } : {}),
+      },
+    });
+  }
   deleteServiceInstance(guid: string): Promise<void> {
     return this.call('DELETE', `/v3/service_instances/${guid}`, null);
   }

@@ -9,7 +9,7 @@ import type { ApiClient, CcSuiteOptions } from './cc-controller.ts';
 import { startServicesWorld, THIRD_PARTY, type ServicesWorld } from './cc-services.ts';
 import { addUser, giveRole, must, orgWithSpace, stagedApp } from './cc-tenants.ts';
 import { eventually } from './component-process.ts';
-import { BROKER, redisAs, redisPidsUnder, type RedisCredentials } from './services-redis.ts';
+import { BROKER, redisAs, redisConfigOf, redisPidsUnder, type RedisCredentials } from './services-redis.ts';
 
 export interface CcServicesContext extends ServicesWorld {
   alice: ApiClient;
@@ -65,9 +65,9 @@ export function registerCcServicesSuite(test: TestFn<CcServicesContext>, options
     t.like(broker, { name: redis.brokerName, url: redis.gateway.broker.url, source: 'announce' });
     t.false(JSON.stringify(broker).includes(BROKER.password));
     const offering = (await alice.get('/v3/service_offerings?names=redis')).body.resources[0];
-    t.like(offering, { name: 'redis', relationships: { service_broker: { data: { guid: broker.guid } } }, broker_catalog: { features: { bindable: true } } });
+    t.like(offering, { name: 'redis', relationships: { service_broker: { data: { guid: broker.guid } } }, broker_catalog: { features: { bindable: true, plan_updateable: true } } });
     const plans = (await alice.get(`/v3/service_plans?service_offering_guids=${offering.guid}`)).body.resources.map((p: any) => p.name).sort();
-    t.deepEqual(plans, ['async', 'default']);
+    t.deepEqual(plans, ['async', 'default', 'large']);
     t.is((await alice.get('/v3/service_brokers')).status, 403, 'brokers are for admins');
   });
 
@@ -222,5 +222,84 @@ export function registerCcServicesSuite(test: TestFn<CcServicesContext>, options
     t.is((await createManaged(c, 'intruder', 'redis', 'default', bob, c.space)).status, 422, 'nor create in alice’s space');
     await must(alice.del(`/v3/service_credential_bindings/${key.guid}`), 204, 'delete key');
     await must(alice.del(`/v3/service_instances/${instance.guid}`), 204, 'delete');
+  });
+
+  test.serial('update-service: a plan change is applied by the node to the instance’s own redis-server, and shown; bindings keep working', async (t) => {
+    const c = t.context;
+    const { alice, cc, redis } = c;
+    const instance = await must(createManaged(c, 'growing'), 201, 'create');
+    const key = await must(alice.post('/v3/service_credential_bindings', { type: 'key', name: 'k', relationships: { service_instance: { data: { guid: instance.guid } } } }), 201, 'key');
+    t.is(await redisConfigOf(redis.node.baseDir, instance.guid, 'maxmemory'), String(2 * 1024 * 1024));
+    const large = await planGuid(c, 'redis', 'large');
+    const updated = await must(alice.patch(`/v3/service_instances/${instance.guid}`, { relationships: { service_plan: { data: { guid: large } } }, parameters: { note: 'bigger' } }), 200, 'update');
+    t.like(updated, { relationships: { service_plan: { data: { guid: large } } }, last_operation: { type: 'update', state: 'succeeded' } });
+    t.is(await redisConfigOf(redis.node.baseDir, instance.guid, 'maxmemory'), String(4 * 1024 * 1024));
+    t.is(await redisConfigOf(redis.node.baseDir, instance.guid, 'maxclients'), '30');
+    t.is((await alice.get(`/v3/service_instances/${instance.guid}`)).body.relationships.service_plan.data.guid, large);
+    t.is(await redisAs((await details(alice, key.guid)) as RedisCredentials, 'PING'), 'PONG', 'the binding still works');
+
+    const bad = await alice.patch(`/v3/service_instances/${instance.guid}`, { relationships: { service_plan: { data: { guid: 'no-such-plan' } } } });
+    t.is(bad.status, 422);
+    t.regex(errorOf(bad.body)!.detail, /growing: invalid service plan/);
+    const foreign = await alice.patch(`/v3/service_instances/${instance.guid}`, { relationships: { service_plan: { data: { guid: await planGuid(c, 'tp-db', 'small') } } } });
+    t.is(foreign.status, 422);
+    t.regex(errorOf(foreign.body)!.detail, /plan small is a plan of service offering tp-db, not of redis/);
+    t.is((await alice.patch(`/v3/service_instances/${instance.guid}`, { credentials: { a: 1 } })).status, 422, 'credentials are a user-provided instance’s');
+    t.is((await alice.get(`/v3/service_instances/${instance.guid}`)).body.relationships.service_plan.data.guid, large, 'a refusal keeps the plan');
+
+    const events = (await cc.admin.get(`/v3/audit_events?types=audit.service_instance.update&target_guids=${instance.guid}`)).body.resources;
+    t.is(events.length, 1);
+    t.like(events[0].data.request, { service_plan_guid: large, parameters: '[PRIVATE DATA HIDDEN]' });
+    await must(alice.del(`/v3/service_credential_bindings/${key.guid}`), 204, 'delete key');
+    await must(alice.del(`/v3/service_instances/${instance.guid}`), 204, 'delete');
+  });
+
+  test.serial('update-service: an offering that is not plan_updateable refuses a plan change with 422 naming it', async (t) => {
+    const c = t.context;
+    const { alice, tp } = c;
+    const instance = await must(createManaged(c, 'fixed-db', 'tp-db', 'small'), 201, 'create');
+    const res = await alice.patch(`/v3/service_instances/${instance.guid}`, { relationships: { service_plan: { data: { guid: await planGuid(c, 'tp-db', 'slow') } } } });
+    t.is(res.status, 422);
+    t.regex(errorOf(res.body)!.detail, /^Cannot update service instance fixed-db: service offering tp-db does not support changing plans/);
+    t.false(tp.calls.some((x) => x.startsWith('PATCH')), 'the broker was not asked');
+    const renamed = await must(alice.patch(`/v3/service_instances/${instance.guid}`, { name: 'fixed-db-2', tags: ['x'] }), 200, 'rename needs no broker');
+    t.like(renamed, { name: 'fixed-db-2', tags: ['x'] });
+    await must(alice.del(`/v3/service_instances/${instance.guid}`), 204, 'delete');
+  });
+
+  test.serial('update-service at a plan_updateable third-party broker: a 202 polled to success records the new plan; a refusal keeps the old one', async (t) => {
+    const c = t.context;
+    const { cc, alice, tp } = c;
+    const refetch = async (updateable: boolean) => {
+      tp.planUpdateable = updateable;
+      const broker = (await cc.admin.get('/v3/service_brokers?names=third-party')).body.resources[0];
+      await must(cc.admin.patch(`/v3/service_brokers/${broker.guid}`, {}), 200, 'fetch the catalog again');
+      const offering = (await alice.get('/v3/service_offerings?names=tp-db')).body.resources[0];
+      t.is(offering.broker_catalog.features.plan_updateable, updateable);
+    };
+    await refetch(true);
+    try {
+      const [small, slow] = [await planGuid(c, 'tp-db', 'small'), await planGuid(c, 'tp-db', 'slow')];
+      const instance = await must(createManaged(c, 'flex-db', 'tp-db', 'small'), 201, 'create');
+      const refused = await alice.patch(`/v3/service_instances/${instance.guid}`, { relationships: { service_plan: { data: { guid: slow } } }, parameters: { fail: true } });
+      t.is(refused.status, 422);
+      t.regex(errorOf(refused.body)!.detail, /Updating at service broker third-party: HTTP 422 ImpossibleChange: the broker cannot make that change/);
+      t.is((await alice.get(`/v3/service_instances/${instance.guid}`)).body.relationships.service_plan.data.guid, small, 'the old plan kept');
+
+      const res = await alice.patch(`/v3/service_instances/${instance.guid}`, { relationships: { service_plan: { data: { guid: slow } } } });
+      t.is(res.status, 202);
+      t.is(res.headers.get('location'), res.body.links.self.href);
+      t.like(res.body, { last_operation: { type: 'update', state: 'in progress' }, relationships: { service_plan: { data: { guid: small } } } });
+      t.like(tp.updates.at(-1), { service_id: THIRD_PARTY.serviceId, plan_id: 'tp-async', previous_values: { service_id: THIRD_PARTY.serviceId, plan_id: 'tp-sync' } });
+      const done = await eventually(async () => {
+        const i = (await alice.get(`/v3/service_instances/${instance.guid}`)).body;
+        return i.last_operation.state === 'succeeded' ? i : undefined;
+      }, 10_000, 'the async update to succeed');
+      t.is(done.relationships.service_plan.data.guid, slow);
+      t.is(tp.instances.get(instance.guid)?.plan_id, 'tp-async');
+      await must(alice.del(`/v3/service_instances/${instance.guid}`), 204, 'delete');
+    } finally {
+      await refetch(false);
+    }
   });
 }

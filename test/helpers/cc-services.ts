@@ -92,16 +92,25 @@ export const THIRD_PARTY = { user: 'tp-broker', password: 'tp-secret', serviceId
 
 interface TpInstance {
   plan_id: string;
-  /** last_operation polls left before an asynchronous provision succeeds. */
+  /** last_operation polls left before an asynchronous provision (or update) succeeds. */
   pollsLeft: number;
   state: 'in progress' | 'succeeded';
+  /** The plan an asynchronous update moves it to, once it succeeds. */
+  pending_plan_id?: string;
 }
 
-/** A third-party OSB broker: offering `tp-db` with plans `small` (synchronous) and `slow` (asynchronous). */
+/**
+ * A third-party OSB broker: offering `tp-db` with plans `small` (synchronous) and `slow`
+ * (asynchronous). Its catalog says `plan_updateable` as `planUpdateable` is at the fetch; an
+ * update to `slow` is asynchronous, one with `parameters.fail` is refused (422).
+ */
 export class TestOsbBroker {
   readonly instances = new Map<string, TpInstance>();
   readonly bindings = new Map<string, { instance_id: string; credentials: Record<string, unknown> }>();
   readonly calls: string[] = [];
+  /** Bodies of the PATCH requests, last last. */
+  readonly updates: Array<Record<string, unknown>> = [];
+  planUpdateable = false;
   private constructor(
     private readonly server: Server,
     readonly pollsBeforeDone: number,
@@ -138,7 +147,7 @@ export class TestOsbBroker {
     const expected = 'Basic ' + Buffer.from(`${THIRD_PARTY.user}:${THIRD_PARTY.password}`).toString('base64');
     if (req.headers.authorization !== expected) return send(401, { description: 'bad credentials' });
     const parts = url.pathname.split('/').filter(Boolean);
-    if (req.method === 'GET' && url.pathname === '/v2/catalog') return send(200, CATALOG);
+    if (req.method === 'GET' && url.pathname === '/v2/catalog') return send(200, { services: CATALOG.services.map((x) => ({ ...x, plan_updateable: this.planUpdateable })) });
     const [, kind, id, sub, bindingId] = parts;
     if (kind !== 'service_instances' || !id) return send(404, {});
     const instance = this.instances.get(id);
@@ -151,6 +160,17 @@ export class TestOsbBroker {
         this.instances.set(id, { plan_id: String(body.plan_id), pollsLeft: async ? this.pollsBeforeDone : 0, state: async ? 'in progress' : 'succeeded' });
         return async ? send(202, { operation: `op-${id}` }) : send(201, { dashboard_url: `${this.url}/dashboard/${id}` });
       }
+      if (req.method === 'PATCH') {
+        this.updates.push(body);
+        if (!instance) return send(400, { description: 'no such instance' });
+        if ((body.parameters as Record<string, unknown> | undefined)?.fail) return send(422, { error: 'ImpossibleChange', description: 'the broker cannot make that change' });
+        if (body.plan_id !== THIRD_PARTY.asyncPlanId) {
+          if (body.plan_id) instance.plan_id = String(body.plan_id);
+          return send(200, {});
+        }
+        Object.assign(instance, { state: 'in progress', pollsLeft: this.pollsBeforeDone, pending_plan_id: body.plan_id });
+        return send(202, { operation: `update-${id}` });
+      }
       if (req.method === 'DELETE') {
         if (!instance) return send(410, {});
         this.instances.delete(id);
@@ -159,7 +179,10 @@ export class TestOsbBroker {
     }
     if (sub === 'last_operation' && req.method === 'GET') {
       if (!instance) return send(410, {});
-      if (instance.state === 'in progress' && --instance.pollsLeft <= 0) instance.state = 'succeeded';
+      if (instance.state === 'in progress' && --instance.pollsLeft <= 0) {
+        instance.state = 'succeeded';
+        instance.plan_id = instance.pending_plan_id ?? instance.plan_id;
+      }
       return send(200, { state: instance.state, description: instance.state === 'succeeded' ? 'ready' : `${instance.pollsLeft} polls to go` });
     }
     if (sub === 'service_bindings' && bindingId) {

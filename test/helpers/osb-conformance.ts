@@ -2,7 +2,8 @@
 // osb-checker does: the version header (412), Basic auth (401), the catalog's shape,
 // idempotent provision (201, 200 for the same request, 409 for another), 422 AsyncRequired
 // for an asynchronous plan without accepts_incomplete, last_operation polling, bind
-// 201/200/409, unbind 200/410, deprovision 200/410. It drives the broker only over HTTP, so
+// 201/200/409, unbind 200/410, deprovision 200/410, update (PATCH) 200 to another plan when
+// the catalog says plan_updateable and 422 when it does not, 400 without service_id. It drives the broker only over HTTP, so
 // it runs against any broker: register it in a test file with a getter for the broker.
 import type { TestFn } from 'ava';
 import { randomUUID } from 'node:crypto';
@@ -63,6 +64,8 @@ export function osbClient(b: BrokerUnderTest, scope: { org: string; space: strin
       osbRequest(b, 'PUT', `/v2/service_instances/${id}/service_bindings/${bindingId}`, { body: { service_id: b.serviceId, plan_id: planId, app_guid: appGuid, bind_resource: { app_guid: appGuid } } }),
     unbind: (id: string, bindingId: string, planId = b.planId) =>
       osbRequest(b, 'DELETE', `/v2/service_instances/${id}/service_bindings/${bindingId}?service_id=${b.serviceId}&plan_id=${planId}`),
+    update: (id: string, body: { service_id?: string; plan_id?: string; parameters?: Record<string, unknown>; previous_values?: Record<string, unknown> }, acceptsIncomplete = false) =>
+      osbRequest(b, 'PATCH', `/v2/service_instances/${id}${acceptsIncomplete ? '?accepts_incomplete=true' : ''}`, { body }),
     /** Polls last_operation until it leaves `in progress`; returns the final body. */
     async awaitOperation(id: string, operation: unknown, timeoutMs = 30_000): Promise<OsbResponse> {
       const deadline = Date.now() + timeoutMs;
@@ -205,5 +208,29 @@ export function registerOsbConformance(test: TestFn<any>, getBroker: () => Broke
     t.is((await client.deprovision(randomUUID())).status, 410);
     t.is((await client.unbind(randomUUID(), randomUUID())).status, 410);
     t.is((await osbRequest(b, 'DELETE', `/v2/service_instances/${randomUUID()}`)).status, 400, 'service_id and plan_id are required');
+  });
+
+  test('osb: update to another plan — 200 (or 202, polled) when plan_updateable, 422 when not; 400 without service_id', async (t) => {
+    const b = getBroker();
+    const client = osbClient(b);
+    const service = ((await osbRequest(b, 'GET', '/v2/catalog')).body.services as Array<Record<string, unknown>>).find((s) => s.id === b.serviceId)!;
+    const other = (service.plans as Array<Record<string, unknown>>).find((p) => p.id !== b.planId && p.id !== b.asyncPlanId && p.plan_updateable !== false);
+    const id = newInstance();
+    t.is((await client.provision(id)).status, 201);
+    t.is((await client.update(id, { plan_id: b.planId })).status, 400, 'service_id is required');
+    t.is((await client.update(id, { service_id: b.serviceId, plan_id: 'no-such-plan' })).status, 400);
+    t.is((await client.update(id, { service_id: b.serviceId, plan_id: b.planId })).status, 200, 'no change is 200');
+    if (other) {
+      const previous_values = { service_id: b.serviceId, plan_id: b.planId };
+      const r = await client.update(id, { service_id: b.serviceId, plan_id: other.id as string, previous_values }, true);
+      if (service.plan_updateable === true) {
+        t.true([200, 202].includes(r.status), JSON.stringify(r.body));
+        if (r.status === 202) t.is((await client.awaitOperation(id, r.body.operation)).body.state, 'succeeded');
+      } else {
+        t.is(r.status, 422, JSON.stringify(r.body));
+        t.is(typeof r.body.description, 'string');
+      }
+    }
+    t.is((await client.deprovision(id)).status, 200);
   });
 }

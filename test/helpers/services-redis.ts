@@ -5,7 +5,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RespClient, type RespValue } from '../../kernel/services/nodes/redis/resp.ts';
+import { redisCommand, RespClient, type RespValue } from '../../kernel/services/nodes/redis/resp.ts';
 import { eventually, startComponentProcess, writeConfig, type StartedComponent } from './component-process.ts';
 import type { NatsServer } from './nats-server.ts';
 import { freePort } from './ports.ts';
@@ -15,6 +15,7 @@ import type { BrokerUnderTest } from './osb-conformance.ts';
 export const SERVICE_ID = 'ingot-redis-service';
 export const PLAN_ID = 'ingot-redis-default';
 export const ASYNC_PLAN_ID = 'ingot-redis-async';
+export const LARGE_PLAN_ID = 'ingot-redis-large';
 export const BROKER = { user: 'broker', password: 'broker-secret' };
 const STATUS = { user: 'ingot', password: 'status-secret' };
 
@@ -22,6 +23,8 @@ const STATUS = { user: 'ingot', password: 'status-secret' };
 export const PLANS = {
   default: { memory_mb: 2, max_clients: 20, capacity_units: 1 },
   async: { memory_mb: 2, max_clients: 20, capacity_units: 1 },
+  /** What a plan change moves an instance to: other limits, so CONFIG GET shows the change. */
+  large: { memory_mb: 4, max_clients: 30, capacity_units: 1 },
 };
 
 export interface NodeSpec {
@@ -99,10 +102,11 @@ export async function startGateway(nats: NatsServer, name: string): Promise<Runn
     broker: { host: '127.0.0.1', port, url, ...BROKER },
     announce_interval_s: 1,
     node_timeout_s: 20,
-    service: { id: SERVICE_ID, description: 'Redis, one server per instance', tags: ['redis', 'key-value'] },
+    service: { id: SERVICE_ID, description: 'Redis, one server per instance', tags: ['redis', 'key-value'], plan_updateable: true },
     plans: [
       { id: PLAN_ID, name: 'default', description: '2 MB, 20 connections', limits: PLANS.default },
       { id: ASYNC_PLAN_ID, name: 'async', description: 'The same, provisioned asynchronously', async: true, limits: PLANS.async },
+      { id: LARGE_PLAN_ID, name: 'large', description: '4 MB, 30 connections', limits: PLANS.large },
     ],
     status: { host: '127.0.0.1', port: 0, ...STATUS },
   });
@@ -126,6 +130,15 @@ export async function redisAs(creds: RedisCredentials, ...args: Array<string | n
   } finally {
     client.close();
   }
+}
+
+/** A setting of an instance's own redis-server (CONFIG GET), asked as the node's admin with what node.json keeps. */
+export async function redisConfigOf(nodeBaseDir: string, instanceId: string, setting: string): Promise<string> {
+  const state = JSON.parse(await readFile(join(nodeBaseDir, 'node.json'), 'utf8')) as { units: Record<string, { data: { port: number; admin_password: string } }> };
+  const unit = state.units[instanceId];
+  if (!unit) throw new Error(`node ${nodeBaseDir} holds no instance ${instanceId}`);
+  const reply = await redisCommand({ host: '127.0.0.1', port: unit.data.port, password: unit.data.admin_password }, 'CONFIG', 'GET', setting);
+  return String((reply as string[])[1]);
 }
 
 /** The pids of redis-servers whose command line names `dir` (a node's base_dir). */

@@ -2,7 +2,7 @@
 // controller, a real Redis gateway and node, and a third-party OSB broker in the test process —
 // create-service-broker, service-brokers, marketplace, create-service (waiting for an
 // asynchronous one), services, service, bind-service, unbind-service, service keys,
-// create-user-provided-service, delete-service, and `services:` in a manifest binding at push.
+// update-service (a plan change; refusals), create-user-provided-service, delete-service, and `services:` in a manifest binding at push.
 import anyTest, { type TestFn } from 'ava';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,7 +41,7 @@ test.serial('brokers and the marketplace', async (t) => {
   t.regex(brokers.stdout, /^tp\s+http:\S+\s+admin$/m);
   t.false(brokers.stdout.includes(THIRD_PARTY.password));
   const market = await ingot(t, ['marketplace']);
-  t.regex(market.stdout, /^redis\s+async, default\s+Redis, one server per instance\s+redis-cli$/m);
+  t.regex(market.stdout, /^redis\s+async, default, large\s+Redis, one server per instance\s+redis-cli$/m);
   t.regex(market.stdout, /^tp-db\s+slow, small/m);
   t.regex((await ingot(t, ['marketplace', '-e', 'tp-db'])).stdout, /^slow\s+Provisioned asynchronously\s+free$/m);
   t.deepEqual(JSON.parse((await ingot(t, ['marketplace', '--json'])).stdout).map((o: { name: string }) => o.name), ['redis', 'tp-db']);
@@ -71,6 +71,12 @@ test.serial('create-service, bind-service, service keys, unbind, delete', async 
   const env = (await cc.admin.get(`/v3/apps/${app.guid}/env`)).body.system_env_json.VCAP_SERVICES;
   t.is(env.redis[0].name, 'cache');
   t.is(await redisAs(env.redis[0].credentials as RedisCredentials, 'PING'), 'PONG');
+
+  await ingot(t, ['update-service', 'cache'], /nothing to update: give -p PLAN, -c PARAMETERS or -t TAGS/);
+  await ingot(t, ['update-service', 'cache', '-p', 'nope'], /plan nope not found for service offering redis/);
+  await ingot(t, ['update-service', 'slow-db', '-p', 'small'], /Updating service instance slow-db: Cannot update service instance slow-db: service offering tp-db does not support changing plans/);
+  t.regex((await ingot(t, ['update-service', 'cache', '-p', 'large', '-c', '{"note":"bigger"}'])).stdout, /Service instance cache updated to plan large\./);
+  t.regex((await ingot(t, ['services'])).stdout, /^cache\s+redis\s+large\s+web\s+update succeeded$/m);
 
   t.regex((await ingot(t, ['create-service-key', 'cache', 'ops'])).stdout, /Created service key ops for service instance cache\./);
   t.regex((await ingot(t, ['service-keys', 'cache'])).stdout, /^ops\s+create succeeded$/m);

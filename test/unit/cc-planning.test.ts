@@ -1,11 +1,12 @@
 // The cloud controller's pure planning: scaling, rolling order, the health managers'
-// agreement rules, route names and per-instance stats.
+// agreement rules, route names, per-instance stats and which plan changes a service instance may make.
 import test from 'ava';
 import fc from 'fast-check';
 import type { DeaFindDropletReply, HmRequest } from '../../kernel/bus/mod.ts';
 import { decideStart, decideStop, type DesiredApp } from '../../kernel/cloud-controller/hm-requests.ts';
 import { invalidHost, invalidPath, isReserved, routeUri, uriTooLong } from '../../kernel/cloud-controller/route-names.ts';
 import { planProcessChange, planScale, rollingOrder } from '../../kernel/cloud-controller/scaling.ts';
+import { refusePlanChange, type PlanChain } from '../../kernel/cloud-controller/services/operations.ts';
 import { instanceStats } from '../../kernel/cloud-controller/stats.ts';
 
 test('scaling up starts the new indices, scaling down stops the highest', (t) => {
@@ -150,4 +151,14 @@ test("stats: a flapping index shows as CRASHED with the health manager's count a
   // Running again, yet still counted as flapping until it has been stable a while.
   t.like(rows[1], { index: 1, state: 'RUNNING', details: 'flapping: crashed 4 times' });
   t.like(rows[2], { index: 2, state: 'DOWN', details: null });
+});
+
+const chainOf = (offering: string, plan: string, planUpdateable: boolean): PlanChain =>
+  ({ plan: { guid: `${offering}/${plan}`, name: plan }, offering: { guid: offering, name: offering, plan_updateable: planUpdateable }, broker: { guid: 'b' } }) as unknown as PlanChain;
+
+test('a plan change: within one plan_updateable offering; parameters alone always; another offering never', (t) => {
+  t.is(refusePlanChange(chainOf('redis', 'small', true), chainOf('redis', 'large', true)), undefined);
+  t.is(refusePlanChange(chainOf('db', 'small', false), chainOf('db', 'small', false)), undefined, 'the same plan: a parameters change');
+  t.is(refusePlanChange(chainOf('db', 'small', false), chainOf('db', 'large', false)), 'service offering db does not support changing plans (its broker says plan_updateable: false)');
+  t.is(refusePlanChange(chainOf('redis', 'small', true), chainOf('db', 'small', true)), 'plan small is a plan of service offering db, not of redis');
 });

@@ -3,7 +3,7 @@ import { parseConfig } from '../../kernel/component/mod.ts';
 import { catalogOf, gatewayConfig } from '../../kernel/services/gateway/config.ts';
 import { NodeTable, rankNodes, type NodeEntry } from '../../kernel/services/gateway/node-table.ts';
 import { configProblems } from '../helpers/services-config.ts';
-import { acceptsIncomplete, bindBody, parseOsb, provisionBody, refuseApiVersion, refuseId } from '../../kernel/services/gateway/osb.ts';
+import { acceptsIncomplete, bindBody, parseOsb, provisionBody, refuseApiVersion, refuseId, updateBody } from '../../kernel/services/gateway/osb.ts';
 
 const node = (node_id: string, room: Record<string, number>, heard_at = 0, interval_ms = 1000): NodeEntry => ({
   node_id,
@@ -60,6 +60,14 @@ test('OSB: bodies need service_id and plan_id; the 400 names the field', (t) => 
   t.false(parseOsb(bindBody, { service_id: 's', plan_id: 5 }, 'x').ok);
 });
 
+test('OSB: an update needs service_id; plan_id, parameters and previous_values are optional', (t) => {
+  const bad = parseOsb(updateBody, { plan_id: 'p' }, 'update request');
+  t.false(bad.ok);
+  if (!bad.ok) t.regex(String(bad.reply.body.description), /update request: .*service_id/);
+  t.true(parseOsb(updateBody, { service_id: 's' }, 'x').ok);
+  t.true(parseOsb(updateBody, { service_id: 's', plan_id: 'p2', parameters: { a: 1 }, previous_values: { plan_id: 'p1' } }, 'x').ok);
+});
+
 test('OSB: ids must be usable as names on the nodes; accepts_incomplete only when literally true', (t) => {
   t.is(refuseId('instance', '6a1f3c1e-0000-4000-8000-000000000000'), undefined);
   t.is(refuseId('binding', '../etc')?.status, 400);
@@ -77,6 +85,8 @@ test('gateway config: the catalog comes from it, with defaults', (t) => {
   const service = (catalogOf(c).services as Array<Record<string, unknown>>)[0]!;
   t.is(service.name, 'redis');
   t.is(service.bindable, true);
+  t.is(service.plan_updateable, false, 'a plan change only where the config says the nodes apply it');
+  t.is((catalogOf(parseConfig(`${gw.replace('  description: Redis\n', '  description: Redis\n  plan_updateable: true\n')}plans:\n  - {id: p1, name: default, description: d}\n`, 'gw.yml', gatewayConfig)).services as Array<Record<string, unknown>>)[0]!.plan_updateable, true);
   t.deepEqual(service.plans, [{ id: 'p1', name: 'default', description: 'd', free: true, bindable: true, metadata: { limits: { memory_mb: 64 }, asynchronous_provisioning: false } }]);
 });
 

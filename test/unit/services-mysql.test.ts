@@ -9,6 +9,7 @@ import {
   mysqlBindingUser,
   mysqlCredentials,
   mysqlUnitNames,
+  planChangeStatements,
   quoteIdent,
   quoteLiteral,
   renderInitFile,
@@ -47,6 +48,12 @@ test('bind: a user of its own with the plan connection limit, on its database on
   t.true(sql.includes(`CREATE USER '${user}'@'%' IDENTIFIED BY 'abc123' WITH MAX_USER_CONNECTIONS 4`));
   t.true(sql.includes(`GRANT ALL PRIVILEGES ON ${grantPattern(n.database)}.* TO '${user}'@'%'`));
   t.is(bindStatements(n, user, 'abc123', plan, true).at(-1), `REVOKE INSERT, UPDATE, CREATE ON ${grantPattern(n.database)}.* FROM '${user}'@'%'`);
+});
+
+test('a plan change: every user of the unit gets the new connection limit', (t) => {
+  const user = mysqlBindingUser('i-1', 'b-1');
+  t.deepEqual(planChangeStatements([user], { ...plan, max_clients: 9 }), [`ALTER USER '${user}'@'%' WITH MAX_USER_CONNECTIONS 9`]);
+  t.deepEqual(planChangeStatements([], plan), []);
 });
 
 test('server: no system config, own socket and port, session memory capped by the strictest plan', (t) => {

@@ -7,6 +7,7 @@ import {
   pgBindingRole,
   pgCredentials,
   pgUnitNames,
+  planChangeStatements,
   provisionStatements,
   quoteIdent,
   quoteLiteral,
@@ -44,6 +45,14 @@ test('quoting: identifiers double-quoted, literals single-quoted, NUL refused', 
   t.throws(() => quoteIdent(''));
   t.throws(() => quoteIdent('a\0b'));
   t.throws(() => quoteLiteral('a\0b'));
+});
+
+test('a plan change: the database’s and each binding role’s connection limits, then the session settings', (t) => {
+  const n = pgUnitNames('i-1');
+  const sql = planChangeStatements(n, { ...plan, max_clients: 8 }, ['b-1']);
+  t.deepEqual(sql.slice(0, 2), [`ALTER DATABASE "${n.database}" CONNECTION LIMIT 8`, `ALTER ROLE "b-1" CONNECTION LIMIT 8`]);
+  t.true(sql.includes(`ALTER DATABASE "${n.database}" SET work_mem = '${workMemKb({ ...plan, max_clients: 8 })}kB'`));
+  t.true(sql.some((x) => x.includes('temp_file_limit')));
 });
 
 test('provision: a clean slate, an owner role, a database closed to PUBLIC with the plan limits', (t) => {

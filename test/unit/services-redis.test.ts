@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import { encode, parseReply, RespError } from '../../kernel/services/nodes/redis/resp.ts';
-import { redisUri, renderAclFile, renderRedisConf } from '../../kernel/services/nodes/redis/redis-conf.ts';
+import { planSettings, redisUri, renderAclFile, renderRedisConf } from '../../kernel/services/nodes/redis/redis-conf.ts';
 
 test('redis.conf: port, address, plan limits, persistence in the unit directory', (t) => {
   const conf = renderRedisConf({ dir: '/var/vcap/store/redis/i-1', host: '10.244.0.7', port: 20001, plan: { memory_mb: 64, max_clients: 50, capacity_units: 1 } });
@@ -20,6 +20,14 @@ test('redis.conf: port, address, plan limits, persistence in the unit directory'
   ]) {
     t.true(lines.has(want), want);
   }
+});
+
+test('a plan change: the plan’s limits as CONFIG SET pairs, the same values redis.conf has', (t) => {
+  const plan = { memory_mb: 64, max_clients: 50, capacity_units: 1 };
+  t.deepEqual(planSettings(plan), ['maxmemory', '64mb', 'maxclients', '50']);
+  const conf = new Set(renderRedisConf({ dir: '/d', host: 'h', port: 1, plan }).split('\n'));
+  const flat = planSettings(plan);
+  for (let i = 0; i < flat.length; i += 2) t.true(conf.has(`${flat[i]} ${flat[i + 1]}`));
 });
 
 test('ACL file: the admin and each binding, passwords only as hashes', (t) => {

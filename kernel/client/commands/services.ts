@@ -1,4 +1,4 @@
-// `ingot marketplace`, `create-service`, `services`, `service`, `bind-service`,
+// `ingot marketplace`, `create-service`, `update-service`, `services`, `service`, `bind-service`,
 // `unbind-service`, `delete-service`, `create-service-key`, `service-keys`, `service-key`,
 // `delete-service-key`, `create-user-provided-service`, `create-service-broker` and
 // `service-brokers`: the marketplace and the service instances of the targeted space, as the
@@ -61,6 +61,18 @@ async function offeringNamed(s: SpaceSession, name: string, broker: string | und
   return offerings[0]!;
 }
 
+/** The plan of that name in the instance's own offering, or a one-line error naming the offering. */
+async function newPlan(s: SpaceSession, instance: ServiceInstance, name: string): Promise<ServicePlan> {
+  const currentGuid = instance.relationships.service_plan?.data?.guid;
+  const [current] = currentGuid ? await s.client.servicePlans({ guids: [currentGuid] }) : [];
+  const offeringGuid = current?.relationships.service_offering.data?.guid;
+  if (!offeringGuid) throw new ClientError('not_found', `service instance ${instance.name}: its plan is no longer offered`);
+  const [plan] = await s.client.servicePlans({ offeringGuids: [offeringGuid], names: [name] });
+  if (plan) return plan;
+  const offering = (await s.client.serviceOfferings()).find((o) => o.guid === offeringGuid);
+  throw new ClientError('not_found', `plan ${name} not found for service offering ${offering?.name ?? offeringGuid}; see ingot marketplace -e ${offering?.name ?? ''}`.trimEnd());
+}
+
 async function confirmDelete(force: boolean, what: string): Promise<boolean> {
   if (force) return true;
   if (!canPrompt()) throw new ClientUsageError(`give -f to delete ${what} without a terminal to confirm on`);
@@ -85,6 +97,13 @@ async function waitForOperation(s: SpaceSession, instance: ServiceInstance): Pro
 }
 
 const operationText = (i: ServiceInstance) => `${i.last_operation.type} ${i.last_operation.state}`;
+
+/** Waits for the instance's operation; one that did not succeed is a one-line error saying what was being done. */
+async function succeeded(s: SpaceSession, instance: ServiceInstance, doing: string): Promise<ServiceInstance> {
+  const done = await waitForOperation(s, instance);
+  if (done.last_operation.state === 'succeeded') return done;
+  throw new ClientError('api_error', `${doing}: ${operationText(done)}${done.last_operation.description ? `: ${done.last_operation.description}` : ''}`);
+}
 
 export function serviceCommands(y: Argv): Argv {
   return y
@@ -130,11 +149,33 @@ export function serviceCommands(y: Argv): Argv {
         const created = await step(`Creating service instance ${args.name}`, () =>
           s.client.createServiceInstance({ type: 'managed', name: args.name, spaceGuid: s.space.guid, planGuid: plan.guid, ...(parameters ? { parameters } : {}), ...(tags ? { tags } : {}) }),
         );
-        const done = await waitForOperation(s, created);
-        if (done.last_operation.state !== 'succeeded') {
-          throw new ClientError('api_error', `Creating service instance ${args.name}: ${operationText(done)}${done.last_operation.description ? `: ${done.last_operation.description}` : ''}`);
-        }
+        await succeeded(s, created, `Creating service instance ${args.name}`);
         print(['', `Service instance ${args.name} created.`]);
+      },
+    )
+    .command(
+      'update-service <name>',
+      'Change a service instance’s plan, parameters or tags',
+      (a) =>
+        a
+          .positional('name', word)
+          .option('p', { type: 'string', describe: 'The new plan (of the same offering)' })
+          .option('c', { type: 'string', describe: 'Parameters for the broker: JSON or a file holding JSON' })
+          .option('t', { type: 'string', describe: 'Tags, comma-separated (replacing the present ones)' }),
+      async (args) => {
+        const parameters = jsonObjectFlag(args.c, '-c');
+        const tags = tagsOf(args.t);
+        if (!args.p && !parameters && !tags) throw new ClientUsageError('nothing to update: give -p PLAN, -c PARAMETERS or -t TAGS');
+        const s = await openSpaceSession();
+        const instance = await findServiceInstance(s, args.name);
+        if (instance.type !== 'managed' && (args.p || parameters)) throw new ClientUsageError(`service instance ${args.name} is user-provided: it has no plan or parameters`);
+        const planGuid = args.p ? (await newPlan(s, instance, args.p)).guid : undefined;
+        print(`Updating service instance ${args.name} in space ${spaceLabel(s)} as ${s.target.user ?? 'you'}...`);
+        const updated = await step(`Updating service instance ${args.name}`, () =>
+          s.client.updateServiceInstance(instance.guid, { ...(planGuid ? { planGuid } : {}), ...(parameters ? { parameters } : {}), ...(tags ? { tags } : {}) }),
+        );
+        await succeeded(s, updated, `Updating service instance ${args.name}`);
+        print(['', `Service instance ${args.name} updated${args.p ? ` to plan ${args.p}` : ''}.`]);
       },
     )
     .command(

@@ -2,7 +2,10 @@
 // broker answer makes the create a 202 whose progress the instance's last_operation shows) and
 // user-provided ones (credentials the user gives, stored sealed). Names are unique per space;
 // each instance counts toward the space's and org's `total_service_instances`. An instance
-// with bindings or keys cannot be deleted (422 naming them).
+// with bindings or keys cannot be deleted (422 naming them). A managed instance's plan and
+// parameters change at its broker (OSB PATCH; the offering must be plan_updateable to change
+// plan); the new plan is recorded only once the broker says it is applied. A plan change does
+// not change the instance count, so quotas have nothing to refuse.
 import { z } from 'zod';
 import { AUDIT, auditor, REDACTED, type Target } from '../audit.ts';
 import { DbError, type ServiceInstanceRecord } from '../db/mod.ts';
@@ -13,6 +16,7 @@ import type { ApiServer, RequestContext } from '../http/server.ts';
 import { within } from '../access.ts';
 import { quotaGuard } from '../quota-guard.ts';
 import { NO_USAGE } from '../quotas.ts';
+import { refusePlanChange } from '../services/operations.ts';
 import { presentInstance } from '../services/presenters.ts';
 import { listOf, newGuid, noContent, now, ok, toOne } from './common.ts';
 import type { Deps } from './deps.ts';
@@ -22,6 +26,7 @@ const instanceName = z.string().min(1).max(255);
 const tags = z.array(z.string().min(1).max(255)).max(50);
 const credentials = z.record(z.unknown());
 const parameters = z.record(z.unknown());
+const routeServiceUrl = z.string().url().refine((u) => u.startsWith('https://'), 'must be an https:// URL');
 
 const createManaged = z
   .object({
@@ -40,7 +45,7 @@ const createUserProvided = z
     relationships: z.object({ space: toOne }).strict(),
     credentials: credentials.optional(),
     syslog_drain_url: z.string().url().optional(),
-    route_service_url: z.string().url().refine((u) => u.startsWith('https://'), 'must be an https:// URL').optional(),
+    route_service_url: routeServiceUrl.optional(),
     tags: tags.optional(),
     metadata: z.unknown().optional(),
   })
@@ -52,6 +57,9 @@ const updateInstance = z
     tags: tags.optional(),
     credentials: credentials.optional(),
     syslog_drain_url: z.string().url().optional(),
+    route_service_url: routeServiceUrl.optional(),
+    relationships: z.object({ service_plan: toOne }).strict().optional(),
+    parameters: parameters.optional(),
     metadata: z.unknown().optional(),
   })
   .strict();
@@ -65,6 +73,20 @@ export function registerServiceInstances(server: ApiServer, d: Deps): void {
   const getInstance = (ctx: RequestContext, mode: 'read' | 'write') => s.inSpace(ctx, d.store.serviceInstances, ctx.params.guid!, 'Service instance', mode);
   const record = async (ctx: RequestContext, type: (typeof AUDIT)[keyof typeof AUDIT], i: ServiceInstanceRecord, data: Record<string, unknown>) =>
     audit(ctx, type, instanceTarget(i, (await d.store.spaces.get(i.space_guid))?.organization_guid ?? null), data);
+
+  /** A managed instance's plan and parameters change at its broker; refusals are 422 sentences naming the instance. */
+  const updateAtBroker = async (instance: ServiceInstanceRecord, planGuid: string | undefined, params: Record<string, unknown> | undefined): Promise<ServiceInstanceRecord> => {
+    const cannot = (why: string) => errors.unprocessable(`Cannot update service instance ${instance.name}: ${why}`);
+    if (instance.operation_state === 'in progress') throw cannot(`its ${instance.operation_type} is in progress`);
+    const from = instance.plan_guid ? await d.services.operations.chain(instance.plan_guid) : undefined;
+    if (!from) throw cannot('its service plan is no longer offered');
+    const to = planGuid ? await d.services.operations.chain(planGuid) : from;
+    if (!to) throw cannot('invalid service plan. Ensure that the service plan exists, is available, and you have access to it.');
+    const refusal = refusePlanChange(from, to);
+    if (refusal) throw cannot(refusal);
+    const space = await d.store.spaces.get(instance.space_guid);
+    return d.services.operations.update(instance, from, to, { organization_guid: space?.organization_guid ?? '', space_guid: instance.space_guid, instance_name: instance.name }, params);
+  };
 
   server.route('GET', '/v3/service_instances', 'user', (ctx) =>
     listOf(
@@ -115,6 +137,7 @@ export function registerServiceInstances(server: ApiServer, d: Deps): void {
       operation_state: body.type === 'managed' ? 'in progress' : 'succeeded',
       operation_description: null,
       broker_operation: null,
+      pending_plan_guid: null,
       created_at: at,
       updated_at: at,
     };
@@ -152,8 +175,13 @@ export function registerServiceInstances(server: ApiServer, d: Deps): void {
   server.route('PATCH', '/v3/service_instances/:guid', 'user', async (ctx) => {
     const body = await readJson(ctx.req, updateInstance);
     const instance = await getInstance(ctx, 'write');
-    if (instance.type === 'managed' && (body.credentials || body.syslog_drain_url)) throw errors.unprocessable('credentials and syslog_drain_url can be changed only on a user-provided service instance');
+    if (instance.type === 'managed' && (body.credentials || body.syslog_drain_url || body.route_service_url)) {
+      throw errors.unprocessable('credentials, syslog_drain_url and route_service_url can be changed only on a user-provided service instance');
+    }
+    if (instance.type === 'user-provided' && (body.relationships || body.parameters)) throw errors.unprocessable('service_plan and parameters can be changed only on a managed service instance');
     if (body.name && body.name !== instance.name && (await d.store.serviceInstances.find({ space_guid: instance.space_guid, name: body.name }))) throw taken(body.name);
+    let atBroker = instance;
+    if (body.relationships || body.parameters) atBroker = await updateAtBroker(instance, body.relationships?.service_plan.data.guid, body.parameters);
     let updated: ServiceInstanceRecord | undefined;
     try {
       updated = await d.store.serviceInstances.update(instance.guid, {
@@ -161,15 +189,25 @@ export function registerServiceInstances(server: ApiServer, d: Deps): void {
         ...(body.tags ? { tags: body.tags } : {}),
         ...(body.credentials ? { credentials: d.services.box.seal(body.credentials) } : {}),
         ...(body.syslog_drain_url ? { syslog_drain_url: body.syslog_drain_url } : {}),
+        ...(body.route_service_url ? { route_service_url: body.route_service_url } : {}),
       });
     } catch (err) {
       if (err instanceof DbError && err.code === 'unique_violation') throw taken(body.name ?? instance.name);
       throw err;
     }
     await record(ctx, AUDIT.serviceInstanceUpdate, updated!, {
-      request: { ...(body.name ? { name: body.name } : {}), ...(body.tags ? { tags: body.tags } : {}), ...(body.credentials ? { credentials: REDACTED } : {}) },
+      request: {
+        ...(body.name ? { name: body.name } : {}),
+        ...(body.tags ? { tags: body.tags } : {}),
+        ...(body.credentials ? { credentials: REDACTED } : {}),
+        ...(body.route_service_url ? { route_service_url: body.route_service_url } : {}),
+        ...(body.relationships ? { service_plan_guid: body.relationships.service_plan.data.guid, previous_service_plan_guid: instance.plan_guid } : {}),
+        ...(body.parameters ? { parameters: REDACTED } : {}),
+      },
     });
-    return ok(presentInstance(updated!, ctx.baseUrl));
+    const reply = presentInstance(updated!, ctx.baseUrl);
+    if (atBroker.operation_state === 'in progress') return { status: 202, body: reply, headers: { location: reply.links.self.href } };
+    return ok(reply);
   });
 
   server.route('DELETE', '/v3/service_instances/:guid', 'user', async (ctx) => {

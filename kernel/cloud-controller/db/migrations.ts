@@ -345,6 +345,15 @@ ALTER TABLE packages ADD COLUMN upload_claim TEXT;
 CREATE INDEX packages_state ON packages (state);
 `,
   },
+  {
+    id: 7,
+    name: 'service_instance_pending_plan',
+    // The plan an asynchronous update moves a service instance to: recorded as its plan only
+    // when the broker says the update succeeded, and kept here so a restarted controller can.
+    sql: `
+ALTER TABLE service_instances ADD COLUMN pending_plan_guid TEXT;
+`,
+  },
 ];
 
 /**

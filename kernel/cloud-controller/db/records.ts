@@ -242,6 +242,8 @@ export interface ServiceInstanceRecord extends Timestamps {
   operation_description: string | null;
   /** The broker's operation id of an asynchronous operation in progress. */
   broker_operation: string | null;
+  /** The plan an asynchronous update in progress moves it to (its plan once the update succeeds). */
+  pending_plan_guid: string | null;
 }
 
 export type ServiceBindingType = 'app' | 'key';

@@ -153,7 +153,7 @@ const specs = {
     table: 'service_instances',
     columns: [
       'guid', 'name', 'type', 'space_guid', 'plan_guid', 'tags', 'credentials', 'syslog_drain_url', 'route_service_url', 'dashboard_url',
-      'operation_type', 'operation_state', 'operation_description', 'broker_operation', 'created_at', 'updated_at',
+      'operation_type', 'operation_state', 'operation_description', 'broker_operation', 'pending_plan_guid', 'created_at', 'updated_at',
     ],
     json: ['tags'],
   },

@@ -58,9 +58,18 @@ export class BrokerClient {
     const doing = 'Provisioning';
     const body = { service_id: req.service_id, plan_id: req.plan_id, organization_guid: req.context.organization_guid, space_guid: req.context.space_guid, context: { platform: 'ingot', ...req.context }, ...(req.parameters ? { parameters: req.parameters } : {}) };
     const r = await this.call('PUT', `/v2/service_instances/${id}?accepts_incomplete=true`, doing, body);
-    if (r.status === 200 || r.status === 201) return { async: false, ...this.parse(asyncAnswer, r.body, doing) };
-    if (r.status === 202) return { async: true, ...this.parse(asyncAnswer, r.body, doing) };
-    throw this.refusal(doing, r);
+    return this.accepted(doing, r);
+  }
+
+  /** A plan or parameters change (OSB PATCH); `previous_values` tells the broker what the instance was. */
+  async update(
+    id: string,
+    req: { service_id: string; plan_id?: string; context: OsbContext; parameters?: Record<string, unknown>; previous_values: { service_id: string; plan_id: string } },
+  ): Promise<Provisioned> {
+    const doing = 'Updating';
+    const body = { service_id: req.service_id, ...(req.plan_id ? { plan_id: req.plan_id } : {}), context: { platform: 'ingot', ...req.context }, ...(req.parameters ? { parameters: req.parameters } : {}), previous_values: req.previous_values };
+    const r = await this.call('PATCH', `/v2/service_instances/${id}?accepts_incomplete=true`, doing, body);
+    return this.accepted(doing, r);
   }
 
   async lastOperation(id: string, q: { service_id: string; plan_id: string; operation?: string | null }): Promise<LastOperation> {
@@ -137,6 +146,13 @@ export class BrokerClient {
       parsed = {};
     }
     return { status: res.status, body: parsed };
+  }
+
+  /** 200/201: done; 202: accepted, to poll; anything else a refusal. */
+  private accepted(doing: string, r: { status: number; body: unknown }): Provisioned {
+    if (r.status === 200 || r.status === 201) return { async: false, ...this.parse(asyncAnswer, r.body, doing) };
+    if (r.status === 202) return { async: true, ...this.parse(asyncAnswer, r.body, doing) };
+    throw this.refusal(doing, r);
   }
 
   private parse<S extends z.ZodTypeAny>(schema: S, body: unknown, doing: string): z.output<S> {

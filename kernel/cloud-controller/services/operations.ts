@@ -1,7 +1,9 @@
 // What the controller does at a broker on behalf of service instances and bindings: provision
 // (asynchronous when the broker answers 202, then polled in the background until it succeeds
-// or fails), deprovision, bind and unbind. The database says which operation is in progress,
-// so a restarted controller resumes polling what it left. Broker errors become API errors:
+// or fails), update (a plan or parameters change, polled the same way), deprovision, bind and
+// unbind. The database says which operation is in progress, so a restarted controller resumes
+// polling what it left (an asynchronous update's new plan waits in `pending_plan_guid`). Broker
+// errors become API errors:
 // a refusal the user can act on (4xx) is a 422 with the broker's description; a broker that
 // cannot be reached or answers nonsense is a 502.
 import type { Logger } from 'pino';
@@ -21,6 +23,13 @@ export interface PlanChain {
 export function brokerFailure(err: unknown): ApiError | unknown {
   if (!(err instanceof BrokerError)) return err;
   return err.code === 'rejected' ? errors.unprocessable(err.message) : errors.brokerBadResponse(err.message);
+}
+
+/** Why an instance of `from` cannot move to plan `to` (a sentence), or undefined when it can. */
+export function refusePlanChange(from: PlanChain, to: PlanChain): string | undefined {
+  if (to.offering.guid !== from.offering.guid) return `plan ${to.plan.name} is a plan of service offering ${to.offering.name}, not of ${from.offering.name}`;
+  if (to.plan.guid !== from.plan.guid && !from.offering.plan_updateable) return `service offering ${from.offering.name} does not support changing plans (its broker says plan_updateable: false)`;
+  return undefined;
 }
 
 export class ServiceOperations {
@@ -58,6 +67,41 @@ export class ServiceOperations {
       return (await this.d.store.serviceInstances.update(instance.guid, { operation_state: 'succeeded', operation_description: null, dashboard_url: dashboard }))!;
     }
     const updated = (await this.d.store.serviceInstances.update(instance.guid, { broker_operation: answer.operation ?? null, dashboard_url: dashboard }))!;
+    this.poll(updated);
+    return updated;
+  }
+
+  /**
+   * Updates at the broker (plan `to`, parameters): the record with the new plan when the broker
+   * answered at once, or `update in progress` (still the old plan) while it is polled. A refusal
+   * throws and leaves the record as it was.
+   */
+  async update(instance: ServiceInstanceRecord, from: PlanChain, to: PlanChain, context: OsbContext, parameters?: Record<string, unknown>): Promise<ServiceInstanceRecord> {
+    let answer;
+    try {
+      answer = await this.client(from).update(instance.guid, {
+        service_id: from.offering.broker_id,
+        ...(to.plan.guid !== from.plan.guid ? { plan_id: to.plan.broker_id } : {}),
+        context,
+        ...(parameters ? { parameters } : {}),
+        previous_values: this.ids(from),
+      });
+    } catch (err) {
+      throw brokerFailure(err);
+    }
+    const store = this.d.store.serviceInstances;
+    const dashboard = answer.dashboard_url ? { dashboard_url: answer.dashboard_url } : {};
+    if (!answer.async) {
+      return (await store.update(instance.guid, { plan_guid: to.plan.guid, operation_type: 'update', operation_state: 'succeeded', operation_description: null, ...dashboard }))!;
+    }
+    const updated = (await store.update(instance.guid, {
+      operation_type: 'update',
+      operation_state: 'in progress',
+      operation_description: null,
+      broker_operation: answer.operation ?? null,
+      pending_plan_guid: to.plan.guid,
+      ...dashboard,
+    }))!;
     this.poll(updated);
     return updated;
   }
@@ -150,7 +194,9 @@ export class ServiceOperations {
       }
       const state = last.state === 'gone' ? 'failed' : last.state;
       const description = last.state === 'gone' ? 'the broker no longer knows this instance' : (last.description ?? null);
-      await store.update(now.guid, { operation_state: state, operation_description: description, broker_operation: null });
+      // An update's new plan is the instance's only once the broker says it succeeded.
+      const plan = now.operation_type === 'update' && state === 'succeeded' && now.pending_plan_guid ? { plan_guid: now.pending_plan_guid } : {};
+      await store.update(now.guid, { operation_state: state, operation_description: description, broker_operation: null, pending_plan_guid: null, ...plan });
       this.d.log.info({ instance: now.guid, operation: now.operation_type, state }, 'asynchronous service operation ended');
       return;
     }

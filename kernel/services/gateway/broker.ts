@@ -13,7 +13,7 @@ import { fingerprint } from '../fingerprint.ts';
 import { readJsonFile, SerialQueue, writeJsonFile } from '../json-file.ts';
 import type { GatewayConfig, GatewayPlan } from './config.ts';
 import { NodeTable, rankNodes } from './node-table.ts';
-import { osbError, type BindBody, type OsbReply, type ProvisionBody } from './osb.ts';
+import { osbError, type BindBody, type OsbReply, type ProvisionBody, type UpdateBody } from './osb.ts';
 
 const instanceEntry = z
   .object({
@@ -131,6 +131,32 @@ export class Broker {
     return this.failure('deprovisioning', id, reply);
   }
 
+  /** A plan change (OSB PATCH), synchronous: the node holding the instance applies the new plan's limits. */
+  async update(id: string, body: UpdateBody): Promise<OsbReply> {
+    const { service } = this.opts.config;
+    const plan = body.plan_id === undefined ? this.refuseService(body.service_id) : this.planOf(body.service_id, body.plan_id);
+    if (plan && 'status' in plan) return plan;
+    const known = await this.lookup(id);
+    // OSB leaves an unknown instance's update unspecified; 404 like bind, as brokers do.
+    if (!known?.node_id) return osbError(404, 'NotFound', `instance ${id} does not exist`);
+    if (known.state === 'in progress') return osbError(422, 'ConcurrencyError', `instance ${id} is still being provisioned`);
+    if (!plan || plan.id === known.plan_id) return { status: 200, body: {} };
+    if (!service.plan_updateable) return osbError(422, 'PlanChangeNotSupported', `service ${service.name ?? this.opts.config.label} does not support changing an instance's plan`);
+    const reply = await this.ask(known.node_id, 'update', { instance_id: id, plan: plan.name });
+    if (reply.ok) {
+      await this.remember(id, { ...known, plan_id: plan.id, updated_at: new Date().toISOString() });
+      return { status: 200, body: {} };
+    }
+    if (reply.code === 'not_found') {
+      await this.forget(id);
+      return osbError(404, 'NotFound', `instance ${id} does not exist`);
+    }
+    // OSB: 422 for a change that is not supported or cannot be made in the instance's state.
+    if (reply.code === 'no_capacity') return osbError(422, 'NoCapacity', `updating instance ${id}: ${reply.error ?? 'no capacity'}`);
+    if (reply.code === 'invalid') return osbError(422, 'PlanChangeNotSupported', `updating instance ${id}: ${reply.error ?? 'the node refused'}`);
+    return this.failure('updating', id, reply);
+  }
+
   async bind(id: string, bindingId: string, body: BindBody): Promise<OsbReply> {
     const plan = this.planOf(body.service_id, body.plan_id);
     if ('status' in plan) return plan;
@@ -243,9 +269,13 @@ export class Broker {
     return osbError(status, status === 400 ? 'BadRequest' : 'ServiceBrokerError', `${doing} instance ${id}: ${reply.error ?? 'the node refused'}`);
   }
 
+  private refuseService(serviceId: string): OsbReply | undefined {
+    if (serviceId === this.opts.config.service.id) return undefined;
+    return osbError(400, 'BadRequest', `service_id ${serviceId} is not a service of this broker (it offers ${this.opts.config.service.id})`);
+  }
+
   private planOf(serviceId: string, planId: string): GatewayPlan | OsbReply {
-    if (serviceId !== this.opts.config.service.id) return osbError(400, 'BadRequest', `service_id ${serviceId} is not a service of this broker (it offers ${this.opts.config.service.id})`);
-    return this.planById(planId) ?? osbError(400, 'BadRequest', `plan_id ${planId} is not a plan of service ${this.opts.config.service.id}`);
+    return this.refuseService(serviceId) ?? this.planById(planId) ?? osbError(400, 'BadRequest', `plan_id ${planId} is not a plan of service ${this.opts.config.service.id}`);
   }
 
   private planById(planId: string): GatewayPlan | undefined {

@@ -51,6 +51,8 @@ export const gatewayConfig = componentConfig({
       name: z.string().min(1).optional(),
       description: z.string().min(1),
       bindable: z.boolean().default(true),
+      /** Instances may change plan (OSB PATCH): only where the nodes apply a plan change (Redis). */
+      plan_updateable: z.boolean().default(false),
       tags: z.array(z.string()).default([]),
       metadata: z.record(z.unknown()).default({}),
     })
@@ -77,7 +79,7 @@ export function catalogOf(c: GatewayConfig): Record<string, unknown> {
         name: c.service.name ?? c.label,
         description: c.service.description,
         bindable: c.service.bindable,
-        plan_updateable: false,
+        plan_updateable: c.service.plan_updateable,
         instances_retrievable: false,
         bindings_retrievable: false,
         tags: c.service.tags,

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../component/mod.ts';
 import { closeServer, listenOn } from '../../component/listen.ts';
 import type { Broker } from './broker.ts';
-import { acceptsIncomplete, bindBody, deleteQuery, osbError, parseOsb, provisionBody, refuseApiVersion, refuseId, type OsbReply } from './osb.ts';
+import { acceptsIncomplete, bindBody, deleteQuery, osbError, parseOsb, provisionBody, refuseApiVersion, refuseId, updateBody, type OsbReply } from './osb.ts';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 const INSTANCE = /^\/v2\/service_instances\/([^/]+)$/;
@@ -92,6 +92,13 @@ export class BrokerServer {
       const parsed = parseOsb(provisionBody, body.json, 'provision request');
       if (!parsed.ok) return parsed.reply;
       return refuseId('instance', id) ?? broker.provision(id, parsed.value, acceptsIncomplete(url));
+    }
+    if (m && method === 'PATCH') {
+      const body = await readJson(req);
+      if ('status' in body) return body;
+      const parsed = parseOsb(updateBody, body.json, 'update request');
+      if (!parsed.ok) return parsed.reply;
+      return refuseId('instance', decode(m[1]!)) ?? broker.update(decode(m[1]!), parsed.value);
     }
     if (m && method === 'DELETE') {
       const query = parseOsb(deleteQuery, Object.fromEntries(url.searchParams), 'deprovision query');

@@ -59,6 +59,18 @@ export const bindBody = z
   .passthrough();
 export type BindBody = z.infer<typeof bindBody>;
 
+export const updateBody = z
+  .object({
+    service_id: guid,
+    plan_id: guid.optional(),
+    parameters: params.optional(),
+    context: z.record(z.unknown()).optional(),
+    previous_values: z.record(z.unknown()).optional(),
+    maintenance_info: z.record(z.unknown()).optional(),
+  })
+  .passthrough();
+export type UpdateBody = z.infer<typeof updateBody>;
+
 /** The ids a delete names in its query (OSB: both required). */
 export const deleteQuery = z.object({ service_id: guid, plan_id: guid }).passthrough();
 

@@ -1,5 +1,5 @@
 // The service node framework: one node of one service on the bus. It announces what it can
-// still take, answers provision/bind/unbind/unprovision addressed to it, answers `find` for
+// still take, answers provision/bind/unbind/unprovision/update addressed to it, answers `find` for
 // the instances it holds (so any gateway can locate any instance), and keeps its units in
 // `<base_dir>/node.json` so a restarted node brings every unit back. Operations run one at a
 // time: capacity, ports and the state file never race. The backend does the unit's work.
@@ -10,11 +10,11 @@ import { ServiceError } from '../errors.ts';
 import { UNIT_ID } from '../fingerprint.ts';
 import { readJsonFile, SerialQueue, writeJsonFile } from '../json-file.ts';
 import { capacityOf, refuseCapacity, type CapacityView } from './capacity.ts';
-import type { NodeConfig } from './config.ts';
+import type { NodeConfig, PlanLimits } from './config.ts';
 import { nodeState, type NodeState, type ServiceBackend, type UnitRecord } from './types.ts';
 
-type Op = 'provision' | 'bind' | 'unbind' | 'unprovision';
-const OPS: Op[] = ['provision', 'bind', 'unbind', 'unprovision'];
+type Op = 'provision' | 'bind' | 'unbind' | 'unprovision' | 'update';
+const OPS: Op[] = ['provision', 'bind', 'unbind', 'unprovision', 'update'];
 
 export interface ServiceNodeOptions {
   config: NodeConfig;
@@ -129,7 +129,7 @@ export class ServiceNode {
   }
 
   private async provision(req: ServiceNodeRequest): Promise<Omit<ServiceNodeReply, 'ok'>> {
-    const { config, nodeId } = this.opts;
+    const { nodeId } = this.opts;
     const id = checkId('instance_id', req.instance_id);
     const existing = this.state.units[id];
     if (existing) {
@@ -139,8 +139,7 @@ export class ServiceNode {
       return { existed: true, credentials: {} };
     }
     const planName = req.plan ?? 'default';
-    const plan = config.plans[planName];
-    if (!plan) throw new ServiceError('invalid', `node ${nodeId} has no plan ${planName} (it offers ${Object.keys(config.plans).join(', ')})`);
+    const plan = this.plan(planName);
     const refusal = refuseCapacity(nodeId, planName, plan, this.capacity());
     if (refusal) throw new ServiceError('no_capacity', refusal);
     const data = await this.backend.provision(id, plan);
@@ -183,6 +182,30 @@ export class ServiceNode {
     return {};
   }
 
+  /** A plan change: the backend applies the new plan's limits to the running unit, then the node records it. */
+  private async update(req: ServiceNodeRequest): Promise<Omit<ServiceNodeReply, 'ok'>> {
+    const { config, nodeId } = this.opts;
+    const unit = this.unit(req.instance_id);
+    const planName = req.plan ?? unit.plan;
+    if (planName === unit.plan) return { existed: true };
+    const plan = this.plan(planName);
+    if (!this.backend.update) throw new ServiceError('invalid', `the ${config.label} node cannot change an instance's plan`);
+    const refusal = refuseCapacity(nodeId, planName, plan, capacityOf(config.plans, config.capacity, Object.values(this.state.units).filter((u) => u !== unit).map((u) => u.plan)));
+    if (refusal) throw new ServiceError('no_capacity', refusal);
+    await this.backend.update(unit, plan);
+    unit.plan = planName;
+    await this.save();
+    this.announce();
+    return {};
+  }
+
+  private plan(name: string): PlanLimits {
+    const { config, nodeId } = this.opts;
+    const plan = config.plans[name];
+    if (!plan) throw new ServiceError('invalid', `node ${nodeId} has no plan ${name} (it offers ${Object.keys(config.plans).join(', ')})`);
+    return plan;
+  }
+
   private unit(instanceId: string): UnitRecord {
     const unit = this.state.units[instanceId];
     if (!unit) throw new ServiceError('not_found', `node ${this.opts.nodeId} holds no instance ${instanceId}`);
@@ -194,7 +217,7 @@ export class ServiceNode {
   }
 }
 
-const gerund: Record<Op, string> = { provision: 'Provisioning', bind: 'Binding', unbind: 'Unbinding', unprovision: 'Unprovisioning' };
+const gerund: Record<Op, string> = { provision: 'Provisioning', bind: 'Binding', unbind: 'Unbinding', unprovision: 'Unprovisioning', update: 'Updating' };
 
 function checkId(key: string, value: string | undefined): string {
   if (value === undefined) throw new ServiceError('invalid', `${key} is required`);

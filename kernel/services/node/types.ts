@@ -51,6 +51,8 @@ export interface ServiceBackend {
   bind(unit: UnitRecord, bindingId: string): Promise<Record<string, unknown>>;
   /** Revokes a binding's credentials at once, closing its open connections. */
   unbind(unit: UnitRecord, bindingId: string): Promise<void>;
+  /** Applies another plan's limits to the running unit (a plan change); absent when the service cannot. */
+  update?(unit: UnitRecord, plan: PlanLimits): Promise<void>;
   /** Stops the unit and removes its data. */
   unprovision(unit: UnitRecord): Promise<void>;
   /** Node stop: stops every running unit, keeping its data. */

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { PlanLimits } from '../../node/config.ts';
 import type { BackendContext, ServiceBackend, UnitRecord } from '../../node/types.ts';
 import { newPassword, runStatements as run, ServerBackend, unitData } from '../../node/server-backend.ts';
 import {
@@ -20,6 +21,7 @@ import {
   mysqlBindingUser,
   mysqlCredentials,
   mysqlUnitNames,
+  planChangeStatements,
   provisionStatements,
   renderInitFile,
   restoreWritesStatement,
@@ -101,6 +103,14 @@ class MysqlBackend extends ServerBackend {
 
   async unbind(unit: UnitRecord, bindingId: string): Promise<void> {
     await this.admin((c) => dropUser(c, mysqlBindingUser(unit.instance_id, bindingId)));
+  }
+
+  async update(unit: UnitRecord, plan: PlanLimits): Promise<void> {
+    const names = this.namesOf(unit);
+    await this.admin(async (c) => {
+      const users = (await c.query(unitUsersQuery(names))).rows.map((r) => r.user!);
+      await run(c, planChangeStatements(users, plan), 'changing the plan');
+    });
   }
 
   async unprovision(unit: UnitRecord): Promise<void> {

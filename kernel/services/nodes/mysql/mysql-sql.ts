@@ -62,6 +62,11 @@ export function bindStatements(n: MysqlUnitNames, user: string, password: string
   ];
 }
 
+/** A plan change: each of the unit's users gets the new connection limit (the size limit follows by itself). */
+export function planChangeStatements(users: string[], plan: PlanLimits): string[] {
+  return users.map((u) => `ALTER USER ${account(u)} WITH MAX_USER_CONNECTIONS ${plan.max_clients}`);
+}
+
 /** What a unit's users lose while it is over its size. */
 export const SIZE_REVOKED = 'INSERT, UPDATE, CREATE';
 

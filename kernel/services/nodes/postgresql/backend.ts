@@ -22,6 +22,7 @@ import {
   pgBindingRole,
   pgCredentials,
   pgUnitNames,
+  planChangeStatements,
   provisionStatements,
   renderPgHba,
   revokeLoginStatements,
@@ -100,6 +101,14 @@ class PostgresBackend extends ServerBackend {
 
   async unbind(unit: UnitRecord, bindingId: string): Promise<void> {
     await this.dropBindingRole(this.namesOf(unit), pgBindingRole(unit.instance_id, bindingId));
+  }
+
+  async update(unit: UnitRecord, plan: PlanLimits): Promise<void> {
+    const names = this.namesOf(unit);
+    await this.admin('postgres', async (c) => {
+      const roles = (await c.query<{ rolname: string }>(bindingRolesQuery(names))).rows.map((r) => r.rolname);
+      await run(c, planChangeStatements(names, plan, roles), 'changing the plan');
+    });
   }
 
   async unprovision(unit: UnitRecord): Promise<void> {

@@ -68,9 +68,30 @@ export function provisionStatements(n: PgUnitNames, plan: PlanLimits): string[] 
     `CREATE ROLE ${quoteIdent(n.frozen)} NOLOGIN`,
     `CREATE DATABASE ${db} OWNER ${owner} CONNECTION LIMIT ${plan.max_clients}`,
     `REVOKE ALL ON DATABASE ${db} FROM PUBLIC`,
+    ...sessionLimitStatements(n, plan),
+  ];
+}
+
+/** The plan's per-session settings of the unit's database (new sessions get them). */
+function sessionLimitStatements(n: PgUnitNames, plan: PlanLimits): string[] {
+  const db = quoteIdent(n.database);
+  return [
     `ALTER DATABASE ${db} SET work_mem = ${quoteLiteral(`${workMemKb(plan)}kB`)}`,
     // temp_file_limit is superuser-only: a session cannot lift it. Without a size, the memory.
     `ALTER DATABASE ${db} SET temp_file_limit = ${quoteLiteral(`${(plan.size_mb ?? plan.memory_mb) * 1024}kB`)}`,
+  ];
+}
+
+/**
+ * A plan change, in the `postgres` database: the database's and each binding role's connection
+ * limits and the session settings. Open sessions keep theirs until they reconnect; the size
+ * limit follows by itself (the size check reads the unit's plan).
+ */
+export function planChangeStatements(n: PgUnitNames, plan: PlanLimits, bindingRoles: string[]): string[] {
+  return [
+    `ALTER DATABASE ${quoteIdent(n.database)} CONNECTION LIMIT ${plan.max_clients}`,
+    ...bindingRoles.map((r) => `ALTER ROLE ${quoteIdent(r)} CONNECTION LIMIT ${plan.max_clients}`),
+    ...sessionLimitStatements(n, plan),
   ];
 }
 

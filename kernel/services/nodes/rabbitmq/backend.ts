@@ -93,6 +93,11 @@ class RabbitmqBackend implements ServiceBackend {
     return { vhost };
   }
 
+  /** A plan change: the vhost limits and the queue policy are put again with the new plan's values. */
+  async update(unit: UnitRecord, plan: PlanLimits): Promise<void> {
+    await applyPlan(this.adminApi(), this.vhostOf(unit), plan);
+  }
+
   async bind(unit: UnitRecord, bindingId: string): Promise<Record<string, unknown>> {
     const api = this.adminApi();
     // One user namespace serves every vhost: a binding id another unit already holds would

@@ -1,7 +1,8 @@
 // The Redis backend of the service node. One instance is one redis-server process of its
 // own: its own port from `port_range`, bound to the node's `host`, `maxmemory` and
 // `maxclients` from the plan, its data (AOF) in `<base_dir>/<instance_id>/`. The `default`
-// user has a random password only the node knows; each binding is an ACL user of its own
+// user has a random password only the node knows; a plan change is CONFIG SET on the unit's
+// own server (and its redis.conf follows, rendered from the unit's current plan at each start); each binding is an ACL user of its own
 // (all keys, all commands but @admin), deleted on unbind — which also closes its connections.
 // Two instances never share a server, so one's credentials can never reach another's keys.
 import { spawnSync } from 'node:child_process';
@@ -15,7 +16,7 @@ import { freePorts } from '../../node/capacity.ts';
 import type { PlanLimits } from '../../node/config.ts';
 import type { BackendContext, ServiceBackend, UnitRecord } from '../../node/types.ts';
 import { RedisProcess } from './redis-process.ts';
-import { BINDING_RULES, redisUri, renderAclFile, renderRedisConf, unitPaths } from './redis-conf.ts';
+import { BINDING_RULES, planSettings, redisUri, renderAclFile, renderRedisConf, unitPaths } from './redis-conf.ts';
 
 const redisUnitData = z.object({ port: z.number().int(), admin_password: z.string().min(16) }).passthrough();
 type RedisUnitData = z.infer<typeof redisUnitData>;
@@ -95,6 +96,10 @@ class RedisBackend implements ServiceBackend {
     }
   }
 
+  async update(unit: UnitRecord, plan: PlanLimits): Promise<void> {
+    await this.adminCommand(unit, 'changing the plan', 'CONFIG', 'SET', ...planSettings(plan));
+  }
+
   async unprovision(unit: UnitRecord): Promise<void> {
     await this.servers.get(unit.instance_id)?.stop();
     this.servers.delete(unit.instance_id);
@@ -136,7 +141,9 @@ class RedisBackend implements ServiceBackend {
         // The bindings as the node holds them now (a restart must not revive an unbound user).
         const current = [...this.ctx.units()].find((u) => u.instance_id === instanceId);
         const bindings = Object.entries(current?.bindings ?? {}).map(([username, b]) => ({ username, password: String(b.credentials.password) }));
-        await this.writeOwned(paths.conf, renderRedisConf({ dir, host: this.ctx.host, port: data.port, plan }));
+        // The unit's plan as it is now: a plan change since the server was made holds over restarts.
+        const now = (current && this.ctx.config.plans[current.plan]) ?? plan;
+        await this.writeOwned(paths.conf, renderRedisConf({ dir, host: this.ctx.host, port: data.port, plan: now }));
         await this.writeOwned(paths.acl, renderAclFile(data.admin_password, bindings));
       },
     });

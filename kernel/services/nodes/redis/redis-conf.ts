@@ -47,6 +47,11 @@ export function renderRedisConf(u: RedisUnitFiles): string {
   ].join('\n');
 }
 
+/** The plan's limits as Redis settings, name then value: redis.conf at start, CONFIG SET at a plan change. */
+export function planSettings(plan: PlanLimits): string[] {
+  return ['maxmemory', `${plan.memory_mb}mb`, 'maxclients', String(plan.max_clients)];
+}
+
 /** Redis ACL rules of a binding's user: every key and command except administration. */
 export const BINDING_RULES = ['on', '~*', '&*', '+@all', '-@admin'];
 
