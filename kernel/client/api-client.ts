@@ -344,8 +344,18 @@ export class CloudControllerClient {
   async serviceBindingCredentials(guid: string): Promise<Record<string, unknown>> {
     return (await this.call('GET', `/v3/service_credential_bindings/${guid}/details`, t.bindingDetails)).credentials;
   }
-  deleteServiceBinding(guid: string): Promise<void> {
-    return this.call('DELETE', `/v3/service_credential_bindings/${guid}`, null);
+  /** The binding, or undefined once it is gone (an asynchronous unbind ends so). */
+  async serviceBinding(guid: string): Promise<t.ServiceBinding | undefined> {
+    try {
+      return await this.call('GET', `/v3/service_credential_bindings/${guid}`, t.serviceBinding);
+    } catch (err) {
+      if (err instanceof ApiRequestError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+  /** Undefined when the binding is gone; the binding `delete in progress` while its broker removes it asynchronously. */
+  async deleteServiceBinding(guid: string): Promise<t.ServiceBinding | undefined> {
+    return (await this.call('DELETE', `/v3/service_credential_bindings/${guid}`, t.serviceBinding.optional())) ?? undefined;
   }
 
   // ---- processes --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import type { App, Build, LogLine, Process, Route, ServiceInstance } from './api
 import { ApiRequestError, ClientError, step } from './errors.ts';
 import { crashBaseline, waitForInstances, type InstanceCounts } from './instances.ts';
 import type { AppSpec } from './manifest.ts';
+import { bindingSettled } from './service-waits.ts';
 import { describeResources, fingerprint, matchedResources, missingEntries, zipEntriesToBuffer } from './resources.ts';
 import { targetRouterBase, type SpaceSession } from './session.ts';
 import { appSummary, type AppSummary } from './summary.ts';
@@ -166,9 +167,12 @@ async function bindServices(s: SpaceSession, app: App, spec: AppSpec, instances:
     const instance = instances.find((i) => i.name === ref.name)!;
     const already = bound.has(instance.guid);
     if (!already) {
-      await step(`Binding service instance ${instance.name} to ${app.name}`, () =>
+      const doing = `Binding service instance ${instance.name} to ${app.name}`;
+      const binding = await step(doing, () =>
         s.client.createServiceBinding({ type: 'app', instanceGuid: instance.guid, appGuid: app.guid, ...(ref.parameters ? { parameters: ref.parameters } : {}) }),
       );
+      // The app starts next: an asynchronous binding must have its credentials by then.
+      await bindingSettled(s, binding, doing, () => undefined);
       bound.add(instance.guid);
     }
     emit({ type: 'service', name: instance.name, created: !already });

@@ -79,9 +79,9 @@ export default defineComponent({
     const box = credentialBox(config.jwt.secret);
     const runner = new AppRunner({ store, bus, placer, signer, config, log, box });
     const brokers = new BrokerRegistry({ store, config, log });
-    const operations = new ServiceOperations({ store, config, log, brokers });
+    const operations = new ServiceOperations({ store, config, log, brokers, box });
     const resumed = await operations.resume();
-    if (resumed > 0) log.info({ instances: resumed }, 'polling service operations left in progress');
+    if (resumed > 0) log.info({ operations: resumed }, 'polling service operations left in progress');
     const stager = new Stager({ store, bus, signer, config, log, apiLog: (a, l, s) => runner.apiLog(a, l, s) });
     const failed = await stager.failInterrupted();
     if (failed > 0) log.warn({ builds: failed }, 'builds interrupted by a restart marked FAILED');

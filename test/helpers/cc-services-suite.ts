@@ -302,4 +302,60 @@ export function registerCcServicesSuite(test: TestFn<CcServicesContext>, options
       await refetch(false);
     }
   });
+  test.serial('asynchronous bindings at a third-party broker: 202s polled to their end, credentials only once made, a failed bind shown and deleted, a restarted controller finishes what it polled', async (t) => {
+    const c = t.context;
+    const { cc, alice, tp } = c;
+    tp.asyncBindings = true;
+    // Polled every 0.2 s: each operation stays in progress for about 3 s.
+    tp.bindingPolls = 15;
+    try {
+      const instance = await must(createManaged(c, 'async-binds', 'tp-db', 'small'), 201, 'create');
+      const { app } = await stagedApp(alice, 'async-bound', c.space);
+      const vcap = async () => (await must(alice.get(`/v3/apps/${app.guid}/env`), 200, 'env')).system_env_json.VCAP_SERVICES;
+      const binding = async (guid: string) => (await alice.get(`/v3/service_credential_bindings/${guid}`)).body;
+      const settled = (guid: string, what: string) =>
+        eventually(async () => {
+          const b = await binding(guid);
+          return b.last_operation?.state !== 'in progress' ? b : undefined;
+        }, 20_000, what);
+
+      const res = await bindApp(alice, instance.guid, app.guid);
+      t.is(res.status, 202);
+      t.is(res.headers.get('location'), res.body.links.self.href);
+      t.like(res.body, { last_operation: { type: 'create', state: 'in progress' } });
+      const early = await alice.get(`/v3/service_credential_bindings/${res.body.guid}/details`);
+      t.is(early.status, 422, 'no credentials while the bind is in progress');
+      t.deepEqual(await vcap(), {}, 'nor in the app’s environment');
+      t.like(await settled(res.body.guid, 'the bind to end'), { last_operation: { type: 'create', state: 'succeeded' } });
+      const creds = await details(alice, res.body.guid);
+      t.deepEqual(creds, tp.bindings.get(res.body.guid)?.credentials, 'fetched from the broker once made');
+      t.deepEqual((await vcap())['tp-db'].map((e: any) => e.credentials), [creds]);
+
+      const unbound = await alice.del(`/v3/service_credential_bindings/${res.body.guid}`);
+      t.is(unbound.status, 202);
+      t.like(unbound.body, { last_operation: { type: 'delete', state: 'in progress' } });
+      await eventually(async () => (await alice.get(`/v3/service_credential_bindings/${res.body.guid}`)).status === 404, 20_000, 'the unbind to end');
+      t.false(tp.bindings.has(res.body.guid));
+
+      const failing = await alice.post('/v3/service_credential_bindings', { type: 'app', relationships: { service_instance: { data: { guid: instance.guid } }, app: { data: { guid: app.guid } } }, parameters: { fail: true } });
+      t.is(failing.status, 202);
+      t.like(await settled(failing.body.guid, 'the failing bind to end'), { last_operation: { type: 'create', state: 'failed', description: 'the broker could not make the binding' } });
+      t.deepEqual(await vcap(), {});
+      t.is((await alice.del(`/v3/service_credential_bindings/${failing.body.guid}`)).status, 204, 'a failed binding is deleted at once');
+
+      const key = await alice.post('/v3/service_credential_bindings', { type: 'key', name: 'k-async', relationships: { service_instance: { data: { guid: instance.guid } } } });
+      t.is(key.status, 202);
+      await cc.kill();
+      t.truthy(tp.bindings.get(key.body.guid)?.operation, 'the bind was still in progress at the kill');
+      await cc.start();
+      t.like(await settled(key.body.guid, 'the restarted controller to finish the bind'), { last_operation: { state: 'succeeded' } });
+      t.regex(String((await details(alice, key.body.guid)).uri), /^tp:\/\//);
+      t.is((await alice.del(`/v3/service_credential_bindings/${key.body.guid}`)).status, 202);
+      await eventually(async () => (await alice.get(`/v3/service_credential_bindings/${key.body.guid}`)).status === 404, 20_000, 'the key gone');
+      await must(alice.del(`/v3/service_instances/${instance.guid}`), 204, 'delete');
+    } finally {
+      tp.asyncBindings = false;
+      tp.bindingPolls = 3;
+    }
+  });
 }

@@ -2,7 +2,8 @@
 // from services-redis.ts) with the controller config that trusts its broker credential, and a
 // small third-party OSB broker in the test process — an HTTP server speaking OSB 2.17 (Basic
 // auth, the version header, a plan provisioned asynchronously and polled through
-// last_operation) — for registration by URL and asynchronous provisioning.
+// last_operation; bindings made and removed asynchronously when asked) — for registration by
+// URL and asynchronous operations.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startController, type Controller } from './cc-controller.ts';
@@ -99,14 +100,27 @@ interface TpInstance {
   pending_plan_id?: string;
 }
 
+interface TpBinding {
+  instance_id: string;
+  credentials: Record<string, unknown>;
+  /** An asynchronous bind or unbind: last_operation polls left, and how it ends. */
+  operation?: { kind: 'bind' | 'unbind'; pollsLeft: number; fails: boolean };
+}
+
 /**
  * A third-party OSB broker: offering `tp-db` with plans `small` (synchronous) and `slow`
  * (asynchronous). Its catalog says `plan_updateable` as `planUpdateable` is at the fetch; an
- * update to `slow` is asynchronous, one with `parameters.fail` is refused (422).
+ * update to `slow` is asynchronous, one with `parameters.fail` is refused (422). With
+ * `asyncBindings`, binds and unbinds answer 202 and end after `bindingPolls` polls of the
+ * binding's last_operation (a bind with `parameters.fail` ends failed); the credentials are then
+ * fetched with GET (its catalog says bindings_retrievable).
  */
 export class TestOsbBroker {
   readonly instances = new Map<string, TpInstance>();
-  readonly bindings = new Map<string, { instance_id: string; credentials: Record<string, unknown> }>();
+  readonly bindings = new Map<string, TpBinding>();
+  asyncBindings = false;
+  /** Polls of a binding's last_operation before an asynchronous bind or unbind ends. */
+  bindingPolls = 3;
   readonly calls: string[] = [];
   /** Bodies of the PATCH requests, last last. */
   readonly updates: Array<Record<string, unknown>> = [];
@@ -186,13 +200,39 @@ export class TestOsbBroker {
       return send(200, { state: instance.state, description: instance.state === 'succeeded' ? 'ready' : `${instance.pollsLeft} polls to go` });
     }
     if (sub === 'service_bindings' && bindingId) {
+      const binding = this.bindings.get(bindingId);
+      const async = this.asyncBindings && url.searchParams.get('accepts_incomplete') === 'true';
+      const op = (kind: 'bind' | 'unbind', fails = false) => ({ kind, pollsLeft: this.bindingPolls, fails });
+      if (parts[5] === 'last_operation' && req.method === 'GET') {
+        if (!binding?.operation) return send(binding ? 200 : 410, binding ? { state: 'succeeded' } : {});
+        if (--binding.operation.pollsLeft > 0) return send(200, { state: 'in progress', description: `${binding.operation.pollsLeft} polls to go` });
+        const { kind, fails } = binding.operation;
+        delete binding.operation;
+        if (kind === 'unbind') {
+          this.bindings.delete(bindingId);
+          return send(410, {});
+        }
+        if (fails) this.bindings.delete(bindingId);
+        return send(200, fails ? { state: 'failed', description: 'the broker could not make the binding' } : { state: 'succeeded' });
+      }
+      if (parts.length > 5) return send(404, {});
+      if (req.method === 'GET') return binding && !binding.operation ? send(200, { credentials: binding.credentials }) : send(404, {});
       if (req.method === 'PUT') {
         if (!instance) return send(400, { description: 'no such instance' });
         const credentials = { uri: `tp://${bindingId}:secret-${bindingId.slice(0, 8)}@tp.example.com/${id}`, username: bindingId, password: `secret-${bindingId.slice(0, 8)}` };
-        this.bindings.set(bindingId, { instance_id: id, credentials });
-        return send(201, { credentials });
+        const fails = Boolean((body.parameters as Record<string, unknown> | undefined)?.fail);
+        this.bindings.set(bindingId, { instance_id: id, credentials, ...(async ? { operation: op('bind', fails) } : {}) });
+        return async ? send(202, { operation: `bind-${bindingId}` }) : send(201, { credentials });
       }
-      if (req.method === 'DELETE') return send(this.bindings.delete(bindingId) ? 200 : 410, {});
+      if (req.method === 'DELETE') {
+        if (!binding) return send(410, {});
+        if (!async) {
+          this.bindings.delete(bindingId);
+          return send(200, {});
+        }
+        binding.operation = op('unbind');
+        return send(202, { operation: `unbind-${bindingId}` });
+      }
     }
     return send(404, {});
   }
@@ -205,6 +245,7 @@ const CATALOG = {
       name: 'tp-db',
       description: 'A third-party database',
       bindable: true,
+      bindings_retrievable: true,
       tags: ['third-party'],
       plans: [
         { id: THIRD_PARTY.syncPlanId, name: 'small', description: 'Provisioned at once' },

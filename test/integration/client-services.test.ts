@@ -1,7 +1,8 @@
 // The service commands as a user runs them: the real CLI (a child process) against a real
 // controller, a real Redis gateway and node, and a third-party OSB broker in the test process —
 // create-service-broker, service-brokers, marketplace, create-service (waiting for an
-// asynchronous one), services, service, bind-service, unbind-service, service keys,
+// asynchronous one), services, service, bind-service, unbind-service, service keys (waiting
+// for asynchronous bindings),
 // update-service (a plan change; refusals), create-user-provided-service, delete-service, and `services:` in a manifest binding at push.
 import anyTest, { type TestFn } from 'ava';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -90,6 +91,37 @@ test.serial('create-service, bind-service, service keys, unbind, delete', async 
   t.regex((await ingot(t, ['delete-service', 'cache', '-f'])).stdout, /Deleted service instance cache\./);
   t.regex((await ingot(t, ['delete-service', 'cache', '-f'])).stdout, /does not exist/);
   await ingot(t, ['delete-service', 'slow-db', '-f']);
+});
+
+test.serial('asynchronous bindings: bind-service, unbind-service and the service-key commands wait for the broker; a failed bind is one line', async (t) => {
+  t.timeout(CLI_TEST_TIMEOUT_MS);
+  const { cc, space, tp } = t.context;
+  tp.asyncBindings = true;
+  tp.bindingPolls = 5;
+  try {
+    await ingot(t, ['create-service', 'tp-db', 'small', 'abind']);
+    await stagedApp(cc.admin, 'abind-app', space);
+    const atBroker = () => [...tp.bindings.values()].filter((b) => tp.instances.has(b.instance_id));
+    const bound = await ingot(t, ['bind-service', 'abind-app', 'abind']);
+    t.regex(bound.stdout, /create in progress/, 'progress while the broker binds');
+    t.regex(bound.stdout, /OK\n/);
+    t.is(atBroker().filter((b) => !b.operation).length, 1, 'made at the broker by the time the command returned');
+    t.regex((await ingot(t, ['services'])).stdout, /^abind\s+tp-db\s+small\s+abind-app\s+create succeeded$/m);
+
+    t.regex((await ingot(t, ['create-service-key', 'abind', 'k'])).stdout, /Created service key k for service instance abind\./);
+    t.regex((await ingot(t, ['service-key', 'abind', 'k'])).stdout, /"uri": "tp:\/\//);
+    t.regex((await ingot(t, ['delete-service-key', 'abind', 'k', '-f'])).stdout, /delete in progress[\s\S]*Deleted service key k/);
+    const unbound = await ingot(t, ['unbind-service', 'abind-app', 'abind']);
+    t.regex(unbound.stdout, /delete in progress[\s\S]*Unbound service instance abind from app abind-app\./);
+    t.deepEqual(atBroker(), [], 'nothing left at the broker');
+
+    await ingot(t, ['bind-service', 'abind-app', 'abind', '-c', '{"fail":true}'], /Binding service instance abind to app abind-app: create failed: the broker could not make the binding/);
+    t.regex((await ingot(t, ['unbind-service', 'abind-app', 'abind'])).stdout, /Unbound service instance abind from app abind-app\./, 'a failed binding is removed');
+    await ingot(t, ['delete-service', 'abind', '-f']);
+  } finally {
+    tp.asyncBindings = false;
+    tp.bindingPolls = 3;
+  }
 });
 
 test.serial('a user-provided service, and services: in a manifest bound at push (a missing one stops the push first)', async (t) => {

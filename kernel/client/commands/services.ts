@@ -8,13 +8,12 @@ import type { Argv } from 'yargs';
 import type { ServiceBinding, ServiceInstance, ServiceOffering, ServicePlan } from '../api-types.ts';
 import { ApiRequestError, ClientError, ClientUsageError, step } from '../errors.ts';
 import { findApp, openSession, openSpaceSession, spaceLabel, type SpaceSession } from '../session.ts';
+import { bindingSettled, waitForOperation } from '../service-waits.ts';
 import { keyValues, table } from '../table.ts';
 import { jsonOption, print, printJson } from './common.ts';
 import { ask, canPrompt } from './prompt.ts';
 
 const word = { type: 'string', demandOption: true } as const;
-const DEFAULT_SERVICE_TIMEOUT_S = 600;
-const POLL_MS = 1000;
 
 /** `-c '{"a":1}'` or `-c params.json`: a JSON object, or a one-line error naming the flag. */
 export function jsonObjectFlag(value: string | undefined, flag: string): Record<string, unknown> | undefined {
@@ -77,23 +76,6 @@ async function confirmDelete(force: boolean, what: string): Promise<boolean> {
   if (force) return true;
   if (!canPrompt()) throw new ClientUsageError(`give -f to delete ${what} without a terminal to confirm on`);
   return /^y(es)?$/i.test((await ask(`Really delete ${what}? [yN]: `)).trim());
-}
-
-/** Polls an instance until its last operation ends; prints each new description. */
-async function waitForOperation(s: SpaceSession, instance: ServiceInstance): Promise<ServiceInstance> {
-  const timeoutS = Number(process.env.INGOT_SERVICE_TIMEOUT ?? DEFAULT_SERVICE_TIMEOUT_S);
-  const deadline = Date.now() + (Number.isFinite(timeoutS) && timeoutS > 0 ? timeoutS : DEFAULT_SERVICE_TIMEOUT_S) * 1000;
-  let current = instance;
-  let said = '';
-  while (current.last_operation.state === 'in progress') {
-    const line = `${current.last_operation.type} in progress${current.last_operation.description ? `: ${current.last_operation.description}` : ''}`;
-    if (line !== said) print(line);
-    said = line;
-    if (Date.now() > deadline) throw new ClientError('timeout', `service instance ${instance.name} is still ${current.last_operation.type} in progress; see ingot service ${instance.name}`);
-    await new Promise((r) => setTimeout(r, POLL_MS));
-    current = await s.client.serviceInstance(instance.guid);
-  }
-  return current;
 }
 
 const operationText = (i: ServiceInstance) => `${i.last_operation.type} ${i.last_operation.state}`;
@@ -260,12 +242,15 @@ export function serviceCommands(y: Argv): Argv {
         const app = await findApp(s, args.app);
         const instance = await findServiceInstance(s, args.name);
         print(`Binding service instance ${instance.name} to app ${app.name} in space ${spaceLabel(s)} as ${s.target.user ?? 'you'}...`);
+        const doing = `Binding service instance ${instance.name} to app ${app.name}`;
+        let binding: ServiceBinding;
         try {
-          await s.client.createServiceBinding({ type: 'app', instanceGuid: instance.guid, appGuid: app.guid, ...(parameters ? { parameters } : {}) });
+          binding = await s.client.createServiceBinding({ type: 'app', instanceGuid: instance.guid, appGuid: app.guid, ...(parameters ? { parameters } : {}) });
         } catch (err) {
           if (err instanceof ApiRequestError && err.title === 'CF-UniquenessError') return print(`App ${app.name} is already bound to service instance ${instance.name}.`);
-          throw new ClientError(err instanceof ClientError ? err.code : 'api_error', `Binding service instance ${instance.name} to app ${app.name}: ${(err as Error).message}`, { cause: err });
+          throw new ClientError(err instanceof ClientError ? err.code : 'api_error', `${doing}: ${(err as Error).message}`, { cause: err });
         }
+        await bindingSettled(s, binding, doing);
         print(['OK', '', `TIP: Use 'ingot restart ${app.name}' to ensure your app sees the service instance.`]);
       },
     )
@@ -279,7 +264,8 @@ export function serviceCommands(y: Argv): Argv {
         const instance = await findServiceInstance(s, args.name);
         const [binding] = await s.client.serviceBindings({ instanceGuids: [instance.guid], appGuids: [app.guid], type: 'app' });
         if (!binding) return print(`Binding between ${instance.name} and ${app.name} did not exist.`);
-        await step(`Unbinding service instance ${instance.name} from app ${app.name}`, () => s.client.deleteServiceBinding(binding.guid));
+        const doing = `Unbinding service instance ${instance.name} from app ${app.name}`;
+        await bindingSettled(s, await step(doing, () => s.client.deleteServiceBinding(binding.guid)), doing);
         print(`Unbound service instance ${instance.name} from app ${app.name}.`);
       },
     )
@@ -304,9 +290,9 @@ export function serviceCommands(y: Argv): Argv {
         const parameters = jsonObjectFlag(args.c, '-c');
         const s = await openSpaceSession();
         const instance = await findServiceInstance(s, args.name);
-        await step(`Creating service key ${args.key} for service instance ${instance.name}`, () =>
-          s.client.createServiceBinding({ type: 'key', instanceGuid: instance.guid, name: args.key, ...(parameters ? { parameters } : {}) }),
-        );
+        const doing = `Creating service key ${args.key} for service instance ${instance.name}`;
+        const key = await step(doing, () => s.client.createServiceBinding({ type: 'key', instanceGuid: instance.guid, name: args.key, ...(parameters ? { parameters } : {}) }));
+        await bindingSettled(s, key, doing);
         print(`Created service key ${args.key} for service instance ${instance.name}.`);
       },
     )
@@ -348,7 +334,8 @@ export function serviceCommands(y: Argv): Argv {
         const key = await findKey(s, instance, args.key);
         if (!key) return print(`Service key ${args.key} does not exist for service instance ${instance.name}.`);
         if (!(await confirmDelete(args.f, `the service key ${args.key}`))) return print('Delete cancelled.');
-        await step(`Deleting service key ${args.key}`, () => s.client.deleteServiceBinding(key.guid));
+        const doing = `Deleting service key ${args.key}`;
+        await bindingSettled(s, await step(doing, () => s.client.deleteServiceBinding(key.guid)), doing);
         print(`Deleted service key ${args.key} of service instance ${instance.name}.`);
       },
     )

@@ -1,7 +1,9 @@
 // /v3/service_credential_bindings: app bindings (what the app gets in VCAP_SERVICES at its next
 // start) and service keys (credentials for use outside an app). A managed instance's binding is
-// made at its broker, a user-provided one copies the instance's credentials. Credentials are
-// stored sealed and shown only by `…/details`, which needs the space's developer (as the env).
+// made at its broker, a user-provided one copies the instance's credentials. A broker may make
+// or remove a binding asynchronously (OSB 2.14): the API answers 202 with the binding `in
+// progress`, and the controller polls its last operation (services/operations.ts). Credentials
+// are stored sealed and shown only by `…/details`, which needs the space's developer (as the env).
 import { z } from 'zod';
 import { AUDIT, auditor } from '../audit.ts';
 import { DbError, type ServiceBindingRecord, type ServiceInstanceRecord } from '../db/mod.ts';
@@ -71,6 +73,7 @@ export function registerServiceBindings(server: ApiServer, d: Deps): void {
   server.route('GET', '/v3/service_credential_bindings/:guid', 'user', async (ctx) => ok(presentBinding(await getBinding(ctx, 'read'), ctx.baseUrl)));
   server.route('GET', '/v3/service_credential_bindings/:guid/details', 'user', async (ctx) => {
     const b = await getBinding(ctx, 'write');
+    if (b.operation_type === 'create' && b.operation_state !== 'succeeded') throw errors.unprocessable(`The binding has no credentials: its create is ${b.operation_state}${b.operation_description ? ` (${b.operation_description})` : ''}`);
     return ok({ credentials: d.services.box.open(b.credentials), ...(b.syslog_drain_url ? { syslog_drain_url: b.syslog_drain_url } : {}), volume_mounts: [] });
   });
 
@@ -89,8 +92,9 @@ export function registerServiceBindings(server: ApiServer, d: Deps): void {
       throw errors.uniqueness(`The service key name is taken: ${body.name}`);
     }
     const guid = newGuid();
-    let creds: Record<string, unknown>;
+    let creds: Record<string, unknown> = {};
     let drain: string | null = null;
+    let accepted: { operation?: string } | undefined;
     if (instance.type === 'user-provided') {
       if (body.parameters) throw errors.unprocessable('Binding parameters are not supported for user-provided service instances');
       creds = instance.credentials ? d.services.box.open(instance.credentials) : {};
@@ -101,8 +105,11 @@ export function registerServiceBindings(server: ApiServer, d: Deps): void {
       if (!chain.plan.bindable) throw errors.unprocessable(`Service plan ${chain.plan.name} is not bindable.`);
       const space = await d.store.spaces.get(instance.space_guid);
       const answer = await d.services.operations.bind(instance, chain, guid, { organization_guid: space?.organization_guid ?? '', space_guid: instance.space_guid }, app?.guid, body.parameters);
-      creds = answer.credentials;
-      drain = answer.syslog_drain_url ?? null;
+      if (answer.async) accepted = answer;
+      else {
+        creds = answer.credentials;
+        drain = answer.syslog_drain_url ?? null;
+      }
     }
     const at = now();
     const binding: ServiceBindingRecord = {
@@ -114,6 +121,10 @@ export function registerServiceBindings(server: ApiServer, d: Deps): void {
       space_guid: instance.space_guid,
       credentials: d.services.box.seal(creds),
       syslog_drain_url: drain,
+      operation_type: 'create',
+      operation_state: accepted ? 'in progress' : 'succeeded',
+      operation_description: null,
+      broker_operation: accepted?.operation ?? null,
       created_at: at,
       updated_at: at,
     };
@@ -124,20 +135,39 @@ export function registerServiceBindings(server: ApiServer, d: Deps): void {
       throw err;
     }
     await record(ctx, binding, instance, true);
-    return ok(presentBinding(binding, ctx.baseUrl), 201);
+    const reply = presentBinding(binding, ctx.baseUrl);
+    if (!accepted) return ok(reply, 201);
+    d.services.operations.pollBinding(binding);
+    return { status: 202, body: reply, headers: { location: reply.links.self.href } };
   });
 
   server.route('DELETE', '/v3/service_credential_bindings/:guid', 'user', async (ctx) => {
     const binding = await getBinding(ctx, 'write');
+    if (binding.operation_state === 'in progress') throw errors.unprocessable(`Cannot delete the binding: its ${binding.operation_type} is in progress`);
     const instance = await d.store.serviceInstances.get(binding.instance_guid);
-    if (instance?.type === 'managed' && instance.plan_guid) {
-      const chain = await d.services.operations.chain(instance.plan_guid);
-      if (chain) await d.services.operations.unbind(instance, chain, binding);
-    }
-    await d.store.serviceBindings.delete({ guid: binding.guid });
+    const outcome = instance ? await unbindAtBroker(d, instance, binding) : 'done';
     if (instance) await record(ctx, binding, instance, false);
-    return noContent;
+    if (outcome === 'done') return noContent;
+    const reply = presentBinding(outcome, ctx.baseUrl);
+    return { status: 202, body: reply, headers: { location: reply.links.self.href } };
   });
+}
+
+/**
+ * Unbinds at the broker (a managed instance's binding) and deletes the record: 'done', or the
+ * binding `delete in progress` while the broker removes it asynchronously (the poll deletes it).
+ */
+async function unbindAtBroker(d: Deps, instance: ServiceInstanceRecord, binding: ServiceBindingRecord): Promise<'done' | ServiceBindingRecord> {
+  if (binding.operation_type === 'create' && binding.operation_state === 'failed') {
+    // Whatever a failed create left at the broker is removed if the broker lets us; the record goes either way.
+    await unbindQuietly(d, instance, binding);
+    await d.store.serviceBindings.delete({ guid: binding.guid });
+    return 'done';
+  }
+  const chain = instance.type === 'managed' && instance.plan_guid ? await d.services.operations.chain(instance.plan_guid) : undefined;
+  const outcome = chain ? await d.services.operations.unbind(instance, chain, binding) : 'done';
+  if (outcome === 'done') await d.store.serviceBindings.delete({ guid: binding.guid });
+  return outcome;
 }
 
 /** Undoes a broker binding the controller could not keep (orphan mitigation); a failure is only logged. */
@@ -148,12 +178,14 @@ async function unbindQuietly(d: Deps, instance: ServiceInstanceRecord, binding: 
   await d.services.operations.unbind(instance, chain, binding).catch((err: unknown) => d.log.warn({ binding: binding.guid, err: (err as Error).message }, 'undoing a binding at the broker failed'));
 }
 
-/** Unbinds (at the broker) and deletes every binding of an app: its deletion does this first. */
+/**
+ * Unbinds (at the broker) and deletes every binding of an app: its deletion does this first. A
+ * binding the broker removes asynchronously stays, `delete in progress`, until the poll sees it gone.
+ */
 export async function deleteAppBindings(d: Deps, appGuid: string): Promise<void> {
   for (const binding of await d.store.serviceBindings.list({ app_guid: appGuid })) {
     const instance = await d.store.serviceInstances.get(binding.instance_guid);
-    const chain = instance?.type === 'managed' && instance.plan_guid ? await d.services.operations.chain(instance.plan_guid) : undefined;
-    if (instance && chain) await d.services.operations.unbind(instance, chain, binding);
-    await d.store.serviceBindings.delete({ guid: binding.guid });
+    if (!instance) await d.store.serviceBindings.delete({ guid: binding.guid });
+    else if (binding.operation_state !== 'in progress') await unbindAtBroker(d, instance, binding);
   }
 }

@@ -354,6 +354,19 @@ CREATE INDEX packages_state ON packages (state);
 ALTER TABLE service_instances ADD COLUMN pending_plan_guid TEXT;
 `,
   },
+  {
+    id: 8,
+    name: 'service_binding_operations',
+    // A binding's own last operation: a broker may create or delete one asynchronously (OSB
+    // 2.14), so a binding can be in progress or failed. Bindings made before were made at once.
+    sql: `
+ALTER TABLE service_bindings ADD COLUMN operation_type TEXT NOT NULL DEFAULT 'create';
+ALTER TABLE service_bindings ADD COLUMN operation_state TEXT NOT NULL DEFAULT 'succeeded';
+ALTER TABLE service_bindings ADD COLUMN operation_description TEXT;
+ALTER TABLE service_bindings ADD COLUMN broker_operation TEXT;
+CREATE INDEX service_bindings_operation ON service_bindings (operation_state);
+`,
+  },
 ];
 
 /**

@@ -260,4 +260,10 @@ export interface ServiceBindingRecord extends Timestamps {
   /** Sealed (services/credential-box.ts). */
   credentials: string;
   syslog_drain_url: string | null;
+  /** create or delete; `in progress` while an asynchronous broker works on it (credentials then `{}`). */
+  operation_type: Exclude<OperationType, 'update'>;
+  operation_state: OperationState;
+  operation_description: string | null;
+  /** The broker's operation id of an asynchronous operation in progress. */
+  broker_operation: string | null;
 }

@@ -159,7 +159,10 @@ const specs = {
   },
   serviceBindings: {
     table: 'service_bindings',
-    columns: ['guid', 'type', 'name', 'instance_guid', 'app_guid', 'space_guid', 'credentials', 'syslog_drain_url', 'created_at', 'updated_at'],
+    columns: [
+      'guid', 'type', 'name', 'instance_guid', 'app_guid', 'space_guid', 'credentials', 'syslog_drain_url',
+      'operation_type', 'operation_state', 'operation_description', 'broker_operation', 'created_at', 'updated_at',
+    ],
   },
 } as const satisfies Record<string, TableSpec>;
 

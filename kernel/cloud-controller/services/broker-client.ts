@@ -35,12 +35,17 @@ const lastOperation = z.object({ state: z.enum(['in progress', 'succeeded', 'fai
 export type Provisioned = { async: false; dashboard_url?: string } | { async: true; operation?: string; dashboard_url?: string };
 export type LastOperation = z.output<typeof lastOperation> | { state: 'gone' };
 export type Removed = 'done' | 'gone' | { async: true; operation?: string };
+export type BindAnswer = z.output<typeof bindAnswer>;
+/** A binding made at once (its credentials), or accepted to be polled (OSB 2.14 asynchronous bindings). */
+export type Bound = ({ async: false } & BindAnswer) | { async: true; operation?: string };
 
 export interface OsbContext {
   organization_guid: string;
   space_guid: string;
   instance_name?: string;
 }
+
+const bindingPath = (id: string, bindingId: string) => `/v2/service_instances/${id}/service_bindings/${bindingId}`;
 
 export class BrokerClient {
   constructor(
@@ -82,18 +87,14 @@ export class BrokerClient {
 
   async deprovision(id: string, q: { service_id: string; plan_id: string }): Promise<Removed> {
     const doing = 'Deprovisioning';
-    const r = await this.call('DELETE', `/v2/service_instances/${id}?${this.query({ ...q, accepts_incomplete: 'true' })}`, doing);
-    if (r.status === 200) return 'done';
-    if (r.status === 410) return 'gone';
-    if (r.status === 202) return { async: true, ...this.parse(asyncAnswer, r.body, doing) };
-    throw this.refusal(doing, r);
+    return this.removed(doing, await this.call('DELETE', `/v2/service_instances/${id}?${this.query({ ...q, accepts_incomplete: 'true' })}`, doing));
   }
 
   async bind(
     id: string,
     bindingId: string,
     req: { service_id: string; plan_id: string; app_guid?: string; context: OsbContext; parameters?: Record<string, unknown> },
-  ): Promise<z.output<typeof bindAnswer>> {
+  ): Promise<Bound> {
     const doing = 'Binding';
     const body = {
       service_id: req.service_id,
@@ -103,17 +104,31 @@ export class BrokerClient {
       context: { platform: 'ingot', ...req.context },
       ...(req.parameters ? { parameters: req.parameters } : {}),
     };
-    const r = await this.call('PUT', `/v2/service_instances/${id}/service_bindings/${bindingId}`, doing, body);
-    if (r.status === 200 || r.status === 201) return this.parse(bindAnswer, r.body, doing);
+    const r = await this.call('PUT', `${bindingPath(id, bindingId)}?accepts_incomplete=true`, doing, body);
+    if (r.status === 200 || r.status === 201) return { async: false, ...this.parse(bindAnswer, r.body, doing) };
+    if (r.status === 202) return { async: true, ...this.parse(asyncAnswer, r.body, doing) };
     throw this.refusal(doing, r);
   }
 
-  async unbind(id: string, bindingId: string, q: { service_id: string; plan_id: string }): Promise<'done' | 'gone'> {
+  /** An asynchronous binding's credentials, once its last operation succeeded (OSB: bindings_retrievable). */
+  async fetchBinding(id: string, bindingId: string, q: { service_id: string; plan_id: string }): Promise<BindAnswer> {
+    const doing = 'Fetching the binding';
+    const r = await this.call('GET', `${bindingPath(id, bindingId)}?${this.query(q)}`, doing);
+    if (r.status !== 200) throw this.refusal(doing, r);
+    return this.parse(bindAnswer, r.body, doing);
+  }
+
+  async bindingLastOperation(id: string, bindingId: string, q: { service_id: string; plan_id: string; operation?: string | null }): Promise<LastOperation> {
+    const doing = 'Polling the binding’s last operation';
+    const r = await this.call('GET', `${bindingPath(id, bindingId)}/last_operation?${this.query({ service_id: q.service_id, plan_id: q.plan_id, operation: q.operation ?? undefined })}`, doing);
+    if (r.status === 410) return { state: 'gone' };
+    if (r.status !== 200) throw this.refusal(doing, r);
+    return this.parse(lastOperation, r.body, doing);
+  }
+
+  async unbind(id: string, bindingId: string, q: { service_id: string; plan_id: string }): Promise<Removed> {
     const doing = 'Unbinding';
-    const r = await this.call('DELETE', `/v2/service_instances/${id}/service_bindings/${bindingId}?${this.query(q)}`, doing);
-    if (r.status === 200) return 'done';
-    if (r.status === 410) return 'gone';
-    throw this.refusal(doing, r);
+    return this.removed(doing, await this.call('DELETE', `${bindingPath(id, bindingId)}?${this.query({ ...q, accepts_incomplete: 'true' })}`, doing));
   }
 
   // ---- internals ------------------------------------------------------------------------
@@ -151,6 +166,14 @@ export class BrokerClient {
   /** 200/201: done; 202: accepted, to poll; anything else a refusal. */
   private accepted(doing: string, r: { status: number; body: unknown }): Provisioned {
     if (r.status === 200 || r.status === 201) return { async: false, ...this.parse(asyncAnswer, r.body, doing) };
+    if (r.status === 202) return { async: true, ...this.parse(asyncAnswer, r.body, doing) };
+    throw this.refusal(doing, r);
+  }
+
+  /** A delete's answer: 200 done, 410 gone already, 202 accepted (to poll); anything else a refusal. */
+  private removed(doing: string, r: { status: number; body: unknown }): Removed {
+    if (r.status === 200) return 'done';
+    if (r.status === 410) return 'gone';
     if (r.status === 202) return { async: true, ...this.parse(asyncAnswer, r.body, doing) };
     throw this.refusal(doing, r);
   }

@@ -113,7 +113,7 @@ export function presentBinding(b: ServiceBindingRecord, base: string) {
     name: b.name,
     created_at: time(b.created_at),
     updated_at: time(b.updated_at),
-    last_operation: { type: 'create', state: 'succeeded', description: '', created_at: time(b.created_at), updated_at: time(b.updated_at) },
+    last_operation: { type: b.operation_type, state: b.operation_state, description: b.operation_description ?? '', created_at: time(b.created_at), updated_at: time(b.updated_at) },
     relationships: { service_instance: { data: { guid: b.instance_guid } }, ...(b.app_guid ? { app: { data: { guid: b.app_guid } } } : {}) },
     metadata: META,
     links: {

@@ -1,6 +1,7 @@
 // What an app sees of its bindings: the `services` of dea.<id>.start (the DEA renders them as
 // VCAP_SERVICES) and the VCAP_SERVICES of GET /v3/apps/:guid/env, both from the app's current
-// app bindings — so a binding reaches the app at its next start, as in Cloud Foundry.
+// app bindings — so a binding reaches the app at its next start, as in Cloud Foundry. A binding
+// whose asynchronous create has not succeeded has no credentials yet and is left out.
 import type { ServiceCredentials } from '../../bus/mod.ts';
 import type { Store } from '../db/mod.ts';
 import type { CredentialBox } from './credential-box.ts';
@@ -10,7 +11,7 @@ export const USER_PROVIDED = 'user-provided';
 
 /** One entry per app binding: CF's VCAP_SERVICES fields (the DEA reads name, label, tags, plan, credentials). */
 export async function appServices(store: Store, box: CredentialBox, appGuid: string): Promise<ServiceCredentials[]> {
-  const bindings = await store.serviceBindings.list({ app_guid: appGuid, type: 'app' });
+  const bindings = (await store.serviceBindings.list({ app_guid: appGuid, type: 'app' })).filter((b) => b.operation_type !== 'create' || b.operation_state === 'succeeded');
   if (bindings.length === 0) return [];
   const instances = new Map((await store.serviceInstances.list({ guid: bindings.map((b) => b.instance_guid) })).map((i) => [i.guid, i]));
   const plans = new Map((await store.servicePlans.list({ guid: [...instances.values()].flatMap((i) => (i.plan_guid ? [i.plan_guid] : [])) })).map((p) => [p.guid, p]));
