@@ -46,7 +46,7 @@ export default defineComponent({
     const bucket = new TokenBucket(config.rate_limit.requests_per_s, config.rate_limit.burst, clock());
     const intended = new IntendedState(
       new BulkClient({
-        url: config.bulk_api.url,
+        urls: config.bulk_api.urls,
         user: config.bulk_api.user,
         password: config.bulk_api.password,
         batchSize: config.bulk_api.batch_size,
@@ -259,7 +259,7 @@ export default defineComponent({
       setInterval(() => void loadAll(), config.resync_interval_s * 1000),
     ];
     log.info(
-      { id: uuid, bulk_api: config.bulk_api.url, election_interval_ms: config.election.interval_ms, analysis_interval_s: config.analysis_interval_s, heartbeat_timeout_s: config.heartbeat_timeout_s, resync_interval_s: config.resync_interval_s },
+      { id: uuid, bulk_api: config.bulk_api.urls, election_interval_ms: config.election.interval_ms, analysis_interval_s: config.analysis_interval_s, heartbeat_timeout_s: config.heartbeat_timeout_s, resync_interval_s: config.resync_interval_s },
       'health manager watching',
     );
 

@@ -12,7 +12,9 @@ export const hmConfig = componentConfig({
   bulk_api: z
     .object({
       /** The controller's base URL, e.g. http://api.sys.example.com or http://10.244.0.5:9022. */
-      url: z.string().url(),
+      url: z.string().url().optional(),
+      /** Or several controllers' (sharing one database): a request that cannot reach one goes to the next. */
+      urls: z.array(z.string().url()).min(1).optional(),
       user: z.string().min(1),
       password: z.string().min(1),
       /** Apps per page of the full load. */
@@ -22,7 +24,9 @@ export const hmConfig = componentConfig({
       /** Wait before trying a failed full load again. */
       retry_interval_s: seconds.default(5),
     })
-    .strict(),
+    .strict()
+    .refine((b) => (b.url === undefined) !== (b.urls === undefined), 'give url (one controller) or urls (several), not both or neither')
+    .transform(({ url, urls, ...rest }) => ({ ...rest, urls: urls ?? [url!] })),
   /** How often the intended and real states are compared. */
   analysis_interval_s: seconds.default(2),
   /** How often the whole intended state is read again (droplet.updated covers the changes between). */

@@ -31,7 +31,8 @@ const bulkPage = z
 const MAX_PAGES = 5000;
 
 export interface BulkClientOptions {
-  url: string;
+  /** One controller's base URL, or several sharing one database (tried in turn). */
+  urls: string[];
   user: string;
   password: string;
   batchSize: number;
@@ -39,12 +40,19 @@ export interface BulkClientOptions {
 }
 
 export class BulkClient {
-  private readonly base: string;
+  private readonly bases: string[];
   private readonly auth: string;
+  /** The controller that answered last: asked first next time. */
+  private preferred = 0;
 
   constructor(private readonly opts: BulkClientOptions) {
-    this.base = opts.url.replace(/\/+$/, '');
+    if (opts.urls.length === 0) throw new Error('BulkClient: no controller URL');
+    this.bases = opts.urls.map((u) => u.replace(/\/+$/, ''));
     this.auth = `Basic ${Buffer.from(`${opts.user}:${opts.password}`).toString('base64')}`;
+  }
+
+  private get base(): string {
+    return this.bases[this.preferred]!;
   }
 
   /** Every STARTED app, page by page. */
@@ -73,25 +81,46 @@ export class BulkClient {
     return parsed.data;
   }
 
+  /**
+   * Asks the preferred controller, then each other in turn when one cannot be reached or fails
+   * (5xx): controllers sharing a database answer alike, so a paged cursor survives the switch.
+   * A refused credential or a malformed reply is the same everywhere and ends the attempt.
+   */
   private async get(path: string, doing: string, notFoundIsEmpty = false): Promise<unknown> {
-    const url = `${this.base}${path}`;
+    let failure: HmError | undefined;
+    for (let i = 0; i < this.bases.length; i++) {
+      const at = (this.preferred + i) % this.bases.length;
+      try {
+        const body = await this.getFrom(this.bases[at]!, path, doing, notFoundIsEmpty);
+        this.preferred = at;
+        return body;
+      } catch (err) {
+        if (!(err instanceof HmError) || err.code !== 'bulk_request_failed') throw err;
+        failure = err;
+      }
+    }
+    throw failure!;
+  }
+
+  private async getFrom(base: string, path: string, doing: string, notFoundIsEmpty: boolean): Promise<unknown> {
+    const url = `${base}${path}`;
     let res: Response;
     try {
       res = await fetch(url, { headers: { authorization: this.auth, accept: 'application/json' }, signal: AbortSignal.timeout(this.opts.timeoutMs) });
     } catch (err) {
       const why = (err as Error).name === 'TimeoutError' ? `no answer within ${this.opts.timeoutMs} ms` : ((err as { cause?: Error }).cause?.message ?? (err as Error).message);
-      throw new HmError('bulk_request_failed', `${doing} from ${this.base}: ${why}`, { cause: err });
+      throw new HmError('bulk_request_failed', `${doing} from ${base}: ${why}`, { cause: err });
     }
     const text = await res.text().catch(() => '');
     if (res.status === 404 && notFoundIsEmpty) return undefined;
     if (res.status === 401 || res.status === 403) {
-      throw new HmError('bulk_unauthorized', `${doing} from ${this.base}: HTTP ${res.status}; check bulk_api.user and bulk_api.password against the controller's bulk_api`);
+      throw new HmError('bulk_unauthorized', `${doing} from ${base}: HTTP ${res.status}; check bulk_api.user and bulk_api.password against the controller's bulk_api`);
     }
-    if (!res.ok) throw new HmError('bulk_request_failed', `${doing} from ${this.base}: HTTP ${res.status} ${text.slice(0, 200)}`);
+    if (!res.ok) throw new HmError('bulk_request_failed', `${doing} from ${base}: HTTP ${res.status} ${text.slice(0, 200)}`);
     try {
       return JSON.parse(text) as unknown;
     } catch {
-      throw new HmError('bulk_invalid_reply', `${doing} from ${this.base}: the reply is not JSON`);
+      throw new HmError('bulk_invalid_reply', `${doing} from ${base}: the reply is not JSON`);
     }
   }
 }

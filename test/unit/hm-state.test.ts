@@ -189,7 +189,7 @@ test('bulk client: walks every page with the token, reads one app, 404 is "delet
   const apps = ['a', 'b', 'c', 'd', 'e'].map((id) => bulkApp(id));
   apps.push(bulkApp('s', { state: 'STOPPED' }));
   const srv = await bulkServer(t, apps);
-  const client = new BulkClient({ url: `${srv.url}/`, user: 'hm', password: 'pw', batchSize: 2, timeoutMs: 2000 });
+  const client = new BulkClient({ urls: [`${srv.url}/`], user: 'hm', password: 'pw', batchSize: 2, timeoutMs: 2000 });
   t.deepEqual((await client.all()).map((a) => a.id), ['a', 'b', 'c', 'd', 'e']);
   t.is(srv.seen.length, 4, 'three pages and the empty one that ends the walk');
   t.is(srv.seen[0], `/bulk/apps?batch_size=2&bulk_token=${encodeURIComponent('{}')}`);
@@ -200,18 +200,35 @@ test('bulk client: walks every page with the token, reads one app, 404 is "delet
 
 test('bulk client: a wrong credential, a bad reply and an unreachable controller are sentences', async (t) => {
   const srv = await bulkServer(t, [bulkApp('a')], { garble: true });
-  const wrong = new BulkClient({ url: srv.url, user: 'hm', password: 'nope', batchSize: 10, timeoutMs: 2000 });
+  const wrong = new BulkClient({ urls: [srv.url], user: 'hm', password: 'nope', batchSize: 10, timeoutMs: 2000 });
   const e1 = await t.throwsAsync(wrong.all(), { instanceOf: HmError });
   t.is((e1 as HmError).code, 'bulk_unauthorized');
   t.regex(e1!.message, /^Loading the desired state from http:\/\/127\.0\.0\.1:\d+: HTTP 401; check bulk_api\.user/);
-  const garbled = new BulkClient({ url: srv.url, user: 'hm', password: 'pw', batchSize: 10, timeoutMs: 2000 });
+  const garbled = new BulkClient({ urls: [srv.url], user: 'hm', password: 'pw', batchSize: 10, timeoutMs: 2000 });
   const e2 = await t.throwsAsync(garbled.one('a'), { instanceOf: HmError });
   t.is((e2 as HmError).code, 'bulk_invalid_reply');
   const closed = await freedPort();
-  const down = new BulkClient({ url: `http://127.0.0.1:${closed}`, user: 'hm', password: 'pw', batchSize: 10, timeoutMs: 2000 });
+  const down = new BulkClient({ urls: [`http://127.0.0.1:${closed}`], user: 'hm', password: 'pw', batchSize: 10, timeoutMs: 2000 });
   const e3 = await t.throwsAsync(down.all(), { instanceOf: HmError });
   t.is((e3 as HmError).code, 'bulk_request_failed');
   t.regex(e3!.message, new RegExp(`^Loading the desired state from http://127\\.0\\.0\\.1:${closed}: .*ECONNREFUSED`));
+});
+
+test('bulk client: controllers sharing a database are tried in turn; the one that answered is asked first after', async (t) => {
+  const srv = await bulkServer(t, [bulkApp('a'), bulkApp('b')]);
+  const closed = await freedPort();
+  const client = new BulkClient({ urls: [`http://127.0.0.1:${closed}`, srv.url], user: 'hm', password: 'pw', batchSize: 1, timeoutMs: 2000 });
+  t.deepEqual((await client.all()).map((a) => a.id), ['a', 'b']);
+  t.is(srv.seen.length, 3, 'every page from the controller that answers');
+  t.like(await client.one('b'), { id: 'b' });
+  t.is(srv.seen.length, 4);
+  // Every controller down: the last one's failure, a sentence naming it.
+  const none = new BulkClient({ urls: [`http://127.0.0.1:${closed}`, `http://127.0.0.1:${closed}/`], user: 'hm', password: 'pw', batchSize: 1, timeoutMs: 2000 });
+  const e = await t.throwsAsync(none.all(), { instanceOf: HmError });
+  t.regex(e!.message, /ECONNREFUSED/);
+  // A refused credential is not a reason to ask another controller.
+  const wrong = new BulkClient({ urls: [srv.url, `http://127.0.0.1:${closed}`], user: 'hm', password: 'nope', batchSize: 1, timeoutMs: 2000 });
+  t.is(((await t.throwsAsync(wrong.all(), { instanceOf: HmError })) as HmError).code, 'bulk_unauthorized');
 });
 
 // ---- real state --------------------------------------------------------------------------
@@ -269,7 +286,10 @@ const base = 'nats: {servers: ["nats://127.0.0.1:4222"], user: u, password: p}\n
 test('config: defaults, and the policy in milliseconds', (t) => {
   const c = parseConfig(`${base}bulk_api: {url: "http://cc:9022", user: hm, password: secret}\n`, 'hm.yml', hmConfig);
   t.like(c, { analysis_interval_s: 2, resync_interval_s: 60, heartbeat_timeout_s: 30, quiet_period_s: 5, unknown_app_grace_s: 60 });
-  t.like(c.bulk_api, { batch_size: 500, timeout_s: 10, retry_interval_s: 5 });
+  t.like(c.bulk_api, { urls: ['http://cc:9022'], batch_size: 500, timeout_s: 10, retry_interval_s: 5 });
+  t.deepEqual(parseConfig(`${base}bulk_api: {urls: ["http://cc0:9022", "http://cc1:9022"], user: hm, password: secret}\n`, 'hm.yml', hmConfig).bulk_api.urls, ['http://cc0:9022', 'http://cc1:9022']);
+  const both = t.throws(() => parseConfig(`${base}bulk_api: {url: "http://cc:9022", urls: ["http://cc1:9022"], user: hm, password: secret}\n`, 'hm.yml', hmConfig), { instanceOf: ConfigError });
+  t.regex(both!.problems.join('\n'), /bulk_api: give url \(one controller\) or urls \(several\), not both or neither/);
   t.deepEqual(analysisPolicy(c), {
     heartbeat_timeout_ms: 30_000, quiet_period_ms: 5000, unknown_app_grace_ms: 60_000,
     backoff: { immediate_restarts: 3, base_delay_ms: 30_000, max_delay_ms: 960_000, reset_after_ms: 300_000 },

@@ -164,7 +164,10 @@ test('a bad spec.yml reports every problem with file and line', (t) => {
 const jobs = loadJobs(join(repo, 'kernel/jobs'), repo, new Set(['ingot', 'nats-server']));
 const job = (name: string) => jobs.find((j) => j.name === name)!;
 const cc: LinkData = {
-  instances: [{ name: 'cloud-controller', index: 0, address: '10.244.0.5', az: 'z1' }],
+  instances: [
+    { name: 'cloud-controller', index: 0, address: '10.244.0.5', az: 'z1' },
+    { name: 'cloud-controller', index: 1, address: '10.244.0.6', az: 'z1' },
+  ],
   properties: { cc: { external_port: 9022, system_domain: 'localhost', bulk_api: { user: 'health-manager', password: 'bulkbulk1' } } },
 };
 
@@ -218,7 +221,7 @@ test('the kernel jobs render configs their components accept', (t) => {
   t.is(dea.base_dir, '/var/vcap/data/dea');
 
   const hm = parseConfig(render('health-manager', {}, { cloud_controller: cc })['config/health-manager.yml']!, 'health-manager.yml', hmConfig);
-  t.is(hm.bulk_api.url, 'http://10.244.0.5:9022');
+  t.deepEqual(hm.bulk_api.urls, ['http://10.244.0.5:9022', 'http://10.244.0.6:9022'], 'every controller, tried in turn');
   t.is(hm.bulk_api.password, 'bulkbulk1');
 });
 
