@@ -104,7 +104,7 @@ test('a kernel manifest renders every instance of every job into configs its com
   const nats1 = JSON.parse(rendered.get('nats/1/nats')!.files['config/nats.conf']!);
   t.deepEqual(nats1.cluster.routes, ['10.244.0.10', '10.244.0.11', '10.244.1.10'].map((ip) => `nats-route://kernel:natsnatsnats@${ip}:6222`));
   t.regex(rendered.get('router/1/router')!.files['config/router.yml']!, /- nats:\/\/10\.244\.1\.10:4222/);
-  t.regex(rendered.get('health-manager/0/health-manager')!.files['config/health-manager.yml']!, /url: http:\/\/10\.244\.0\.\d+:9022/);
+  t.regex(rendered.get('health-manager/0/health-manager')!.files['config/health-manager.yml']!, /urls:\n\s+- http:\/\/10\.244\.0\.\d+:9022\n/);
   // The node and its gateway share the VM: the node serves on its address, the gateway announces it.
   t.regex(rendered.get('redis/0/redis-node')!.files['config/service-node.yml']!, /^host: 10\.244\.0\.30$/m);
   t.regex(rendered.get('redis/0/service-gateway')!.files['config/service-gateway.yml']!, /url: http:\/\/10\.244\.0\.30:9032/);
