@@ -3,11 +3,12 @@
 // by their announcements): examples/services-demo — a Node app that reads VCAP_SERVICES with
 // cfenv and talks to each bound service with its usual npm client (redis, pg, mysql2,
 // amqplib) — stores and reads values, and publishes and consumes a message, with its own
-// credentials; two apps cannot reach each other's data; plan limits hold; unbind revokes;
-// a node restart keeps the data; two gateways of one service both provision (as two brokers,
-// or as one broker whose URL follows the live gateway); a full node refuses clearly; a
-// third-party broker registered by URL provisions. Serial; times are
-// logged, bounds are generous (about 10× what each step takes here).
+// credentials; two apps cannot reach each other's data; plan limits hold, and update-service
+// raises them on the running instances; unbind revokes; a node restart keeps the data; two
+// gateways of one service both provision (as two brokers, or as one broker whose URL follows
+// the live gateway); a full node refuses clearly; a third-party broker registered by URL
+// provisions. Serial; times are logged, bounds are generous (about 10× what each step takes
+// here).
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,11 +104,11 @@ const pgConnect = async (c: SqlCredentials, database = c.name): Promise<pg.Clien
 const mysqlConnect = (c: SqlCredentials) => MysqlClient.connect({ host: c.host, port: c.port, user: c.username, password: c.password, database: c.name });
 const amqpOpen = (c: RabbitCredentials) => AmqpConnection.open({ host: c.host, port: c.port, username: c.username, password: c.password, vhost: c.vhost });
 
-test.serial('the marketplace lists the four services, plan default; the demo app pushes with its npm clients', async (t) => {
+test.serial('the marketplace lists the four services, plans default and large; the demo app pushes with its npm clients', async (t) => {
   t.timeout(600_000);
   const pl = platform();
   const market = await ingot(t, ['marketplace']);
-  for (const label of SERVICE_LABELS) t.regex(market.stdout, new RegExp(`^${label}\\s+default\\s+.*${label}-gw$`, 'm'));
+  for (const label of SERVICE_LABELS) t.regex(market.stdout, new RegExp(`^${label}\\s+default, large\\s+.*${label}-gw$`, 'm'));
   // Both apps at once: each stages with npm install from the loopback registry.
   const pushes = await timed('push_two_apps_ms', () => Promise.all(['svc-a', 'svc-b'].map((name) => ingot(t, ['push', name, '-p', DEMO, '-m', '128M']))));
   for (const r of pushes) t.regex(r.stdout, /1 of 1 instance running/);
@@ -198,6 +199,47 @@ test.serial('plan limits hold: a full Redis refuses writes (2 MB), a PostgreSQL 
   const sessions = [await pgConnect(creds), await pgConnect(creds), await pgConnect(creds)];
   await t.throwsAsync(pgConnect(creds), { message: /too many connections/ });
   await Promise.all(sessions.map((s) => s.end()));
+});
+
+test.serial('update-service -p large: each running instance takes the larger limits in place, its data and bindings kept; an unknown plan is named', async (t) => {
+  t.timeout(300_000);
+  const chunk = 'x'.repeat(256 * 1024);
+  t.regex((await app('svc-b', 'PUT', '/redis/after-update', chunk)).body, /OOM command not allowed/, 'b-redis is full at 2 MB');
+  await ingot(t, ['update-service', 'b-redis', '-p', 'nosuchplan'], /plan nosuchplan not found for service offering redis\b/);
+  await timed('update_services_ms', async () => {
+    for (const name of ['b-redis', 'a-postgresql', 'a-mysql', 'a-rabbitmq']) {
+      t.regex((await ingot(t, ['update-service', name, '-p', 'large'])).stdout, new RegExp(`Service instance ${name} updated to plan large\\.`));
+    }
+  });
+  t.regex((await ingot(t, ['service', 'b-redis'])).stdout, /^plan:\s+large$/m);
+  t.regex((await ingot(t, ['services'])).stdout, /^a-postgresql\s+postgresql\s+large\s/m);
+
+  // Redis, 4 MB now: the write refused at 2 MB is taken; nothing was lost.
+  const put = await app('svc-b', 'PUT', '/redis/after-update', chunk);
+  t.is(put.status, 200, put.body);
+  t.is((await app('svc-b', 'GET', '/redis/greeting')).body, 'from b');
+  // PostgreSQL and MySQL, 6 sessions per binding now (3 before); the data is there.
+  const vcap = await vcapOf('svc-a');
+  const pgCreds = vcap.postgresql![0]!.credentials as SqlCredentials;
+  const pgSessions = [];
+  for (let i = 0; i < 6; i++) pgSessions.push(await pgConnect(pgCreds));
+  await t.throwsAsync(pgConnect(pgCreds), { message: /too many connections/ });
+  t.deepEqual((await pgSessions[0]!.query("SELECT v FROM kv WHERE k = 'greeting'")).rows, [{ v: 'hello from a (postgresql)' }]);
+  await Promise.all(pgSessions.map((c) => c.end()));
+  const myCreds = vcap.mysql![0]!.credentials as SqlCredentials;
+  const mySessions = [];
+  for (let i = 0; i < 6; i++) mySessions.push(await mysqlConnect(myCreds));
+  t.is((await t.throwsAsync(mysqlConnect(myCreds), { instanceOf: MysqlError }))?.errno, 1226, 'max_user_connections');
+  t.deepEqual((await mySessions[0]!.query("SELECT v FROM kv WHERE k = 'greeting'")).rows, [{ v: 'hello from a (mysql)' }]);
+  for (const s of mySessions) s.close();
+  // RabbitMQ, 4 connections now (2 before).
+  const rabbitCreds = vcap.rabbitmq![0]!.credentials as RabbitCredentials;
+  const conns = [];
+  for (let i = 0; i < 4; i++) conns.push(await amqpOpen(rabbitCreds));
+  t.regex((await t.throwsAsync(amqpOpen(rabbitCreds), { instanceOf: AmqpClosed }))!.text, /connection limit \(4\)/);
+  for (const c of conns) c.close();
+  // And the app goes on with its own bindings.
+  t.is((await app('svc-a', 'GET', '/postgresql/greeting')).body, 'hello from a (postgresql)');
 });
 
 test.serial('a node restart keeps the data of every service', async (t) => {

@@ -1,10 +1,10 @@
 // The four services as a platform runs them, for end-to-end tests: per service one node (its
 // servers on the host's address, so apps in containers reach them) and one gateway that
 // announces itself to the controller, with the small plans of the services' own suites (so
-// limits are felt quickly). `planServices` picks the nodes' ports first — the DEAs' egress
-// allow list must name them before the DEAs start — and `startServices` brings everything up
-// in parallel; `stop()` ends whatever did start, even after a failed start, and kills any
-// server a node left behind.
+// limits are felt quickly): `default`, and `large` for update-service to move to.
+// `planServices` picks the nodes' ports first — the DEAs' egress allow list must name them
+// before the DEAs start — and `startServices` brings everything up in parallel; `stop()` ends
+// whatever did start, even after a failed start, and kills any server a node left behind.
 import { eventually } from './component-process.ts';
 import type { NatsServer } from './nats-server.ts';
 import { freePort } from './ports.ts';
@@ -55,7 +55,7 @@ export async function planServices(labels: readonly ServiceLabel[], host: string
     if (label === 'redis') {
       // One redis-server (one port) per instance: as many ports as the capacity.
       const range = portRange(cap);
-      plans = { default: REDIS_PLANS.default };
+      plans = { default: REDIS_PLANS.default, large: REDIS_PLANS.large };
       extra = { port_range: range };
       appPorts = Array.from({ length: cap }, (_, i) => range.min + i);
     } else if (label === 'rabbitmq') {

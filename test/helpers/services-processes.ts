@@ -32,7 +32,8 @@ export async function startServiceNode(nats: NatsServer, spec: ServiceNodeSpec):
     label: spec.label,
     node_id: spec.nodeId,
     plans: spec.plans,
-    capacity: spec.capacity ?? 10,
+    // Room for a suite's shared world: its tests and the conformance suite's hold instances at once.
+    capacity: spec.capacity ?? 30,
     base_dir: baseDir,
     host: '127.0.0.1',
     announce_interval_s: 0.5,
@@ -59,12 +60,16 @@ export interface ServiceGatewaySpec {
   plans: Record<string, Record<string, number>>;
 }
 
-/** A gateway offering the node's `default` plan, on loopback; it announces that URL, so a controller reaches it. */
+/**
+ * A gateway offering every plan of the node (`ingot-<label>-<plan>`; the broker under test's
+ * plan is `default`), plan changes allowed, on loopback; it announces that URL, so a
+ * controller reaches it.
+ */
 export async function startServiceGateway(nats: NatsServer, spec: ServiceGatewaySpec): Promise<RunningGateway> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const serviceId = `ingot-${spec.label}-service`;
-  const planId = `ingot-${spec.label}-default`;
+  const planId = planIdOf(spec.label, 'default');
   const configFile = writeConfig(`gateway-${spec.name}`, {
     nats: nats.componentConfig,
     label: spec.label,
@@ -73,8 +78,8 @@ export async function startServiceGateway(nats: NatsServer, spec: ServiceGateway
     broker: { host: '127.0.0.1', port, url, ...BROKER },
     announce_interval_s: 1,
     node_timeout_s: 30,
-    service: { id: serviceId, description: spec.description, tags: spec.tags },
-    plans: [{ id: planId, name: 'default', description: 'the default plan', limits: spec.plans.default }],
+    service: { id: serviceId, description: spec.description, tags: spec.tags, plan_updateable: true },
+    plans: Object.entries(spec.plans).map(([name, limits]) => ({ id: planIdOf(spec.label, name), name, description: describeLimits(limits), limits })),
     status: { host: '127.0.0.1', port: 0, ...STATUS },
   });
   const proc = await startComponentProcess('service-gateway', configFile, { readyTimeoutMs: 30_000, statusPassword: STATUS.password });
@@ -82,11 +87,28 @@ export async function startServiceGateway(nats: NatsServer, spec: ServiceGateway
   return { proc, broker };
 }
 
+/** The OSB id of a plan of the gateways here. */
+export function planIdOf(label: string, plan: string): string {
+  return `ingot-${label}-${plan}`;
+}
+
+/** A plan's description from its limits (`memory_mb 16, max_clients 3`), as the catalog shows it. */
+function describeLimits(limits: Record<string, number>): string {
+  return Object.entries(limits).map(([k, v]) => `${k} ${v}`).join(', ');
+}
+
 /** Provisions an instance (201, or 200 when it exists); returns its id. */
 export async function provisionInstance(gateway: RunningGateway, instanceId = randomUUID()): Promise<string> {
   const p = await osbClient(gateway.broker).provision(instanceId);
   if (p.status !== 201 && p.status !== 200) throw new Error(`provision answered ${p.status}: ${JSON.stringify(p.body)}`);
   return instanceId;
+}
+
+/** Moves an instance to another plan (OSB PATCH, synchronous here); throws unless 200. */
+export async function updateInstance(gateway: RunningGateway, instanceId: string, planId: string): Promise<void> {
+  const { broker } = gateway;
+  const r = await osbClient(broker).update(instanceId, { service_id: broker.serviceId, plan_id: planId, previous_values: { plan_id: broker.planId } });
+  if (r.status !== 200) throw new Error(`update to ${planId} answered ${r.status}: ${JSON.stringify(r.body)}`);
 }
 
 /** Binds an instance once; returns the binding's id and credentials. */

@@ -8,8 +8,11 @@ import { freePort } from './ports.ts';
 import { pidsUnder, startServiceGateway, startServiceNode } from './services-processes.ts';
 import { gatewayHears, type RunningGateway, type RunningNode } from './services-redis.ts';
 
-/** Small limits, to feel them: 2 connections, 3 queues, 1 MB per queue. */
-export const RABBIT_PLANS = { default: { memory_mb: 1, max_clients: 2, max_queues: 3, capacity_units: 1 } };
+/** Small limits, to feel them: 2 connections, 3 queues, 1 MB per queue; `large`, what a plan change moves to, twice each. */
+export const RABBIT_PLANS = {
+  default: { memory_mb: 1, max_clients: 2, max_queues: 3, capacity_units: 1 },
+  large: { memory_mb: 2, max_clients: 4, max_queues: 6, capacity_units: 1 },
+};
 
 /** A first boot creates Mnesia and unpacks plugins: allow for a slow machine. */
 export const RABBIT_READY_MS = 120_000;

@@ -13,11 +13,15 @@ import { gatewayHears, type RunningGateway, type RunningNode } from './services-
 
 export type SqlLabel = 'postgresql' | 'mysql';
 
-/** Small plans: few connections (to feel the limit), a size just above an empty database's. */
-export const SQL_PLANS: Record<SqlLabel, Record<string, { memory_mb: number; max_clients: number; size_mb: number }>> = {
+/**
+ * Small plans: few connections (to feel the limit), a size just above an empty database's;
+ * `large` is what a plan change moves an instance to: twice the connections, another work_mem
+ * for PostgreSQL, and room above what a database the small size froze may have grown to.
+ */
+export const SQL_PLANS: Record<SqlLabel, Record<'default' | 'large', { memory_mb: number; max_clients: number; size_mb: number }>> = {
   // An empty PostgreSQL 15 database is about 7.5 MB; an empty MariaDB one a few kB.
-  postgresql: { default: { memory_mb: 16, max_clients: 3, size_mb: 12 } },
-  mysql: { default: { memory_mb: 16, max_clients: 3, size_mb: 4 } },
+  postgresql: { default: { memory_mb: 16, max_clients: 3, size_mb: 12 }, large: { memory_mb: 64, max_clients: 6, size_mb: 32 } },
+  mysql: { default: { memory_mb: 16, max_clients: 3, size_mb: 4 }, large: { memory_mb: 32, max_clients: 6, size_mb: 16 } },
 };
 
 /** Each label's server, as /proc/<pid>/cmdline's first word (a postmaster keeps its argv; its backends do not). */
@@ -109,6 +113,15 @@ export interface SqlApp {
   connect(creds: SqlCredentials): Promise<unknown>;
   /** What the refusal of removed credentials says. */
   refusal: RegExp;
+}
+
+/** A new instance, bound, with a table `kept` holding the row 'before': what a plan change must keep. */
+export async function instanceWithRow(gateway: RunningGateway, rows: SqlApp['rows']): Promise<{ id: string; creds: SqlCredentials }> {
+  const id = await provisionSql(gateway);
+  const { creds } = await bindSql(gateway, id);
+  await rows(creds, 'CREATE TABLE kept (v text)');
+  await rows(creds, "INSERT INTO kept VALUES ('before')");
+  return { id, creds };
 }
 
 /**

@@ -5,9 +5,11 @@
 import anyTest, { type TestFn } from 'ava';
 import { MysqlClient, MysqlError, type QueryResult } from '../../kernel/services/nodes/mysql/mysql-wire.ts';
 import { osbClient } from '../helpers/osb-conformance.ts';
+import { planIdOf, updateInstance } from '../helpers/services-processes.ts';
 import {
   bindSql,
   checkRestartAndUnprovision,
+  instanceWithRow,
   provisionSql,
   refusedSoon,
   soon,
@@ -76,6 +78,39 @@ test("the plan's connection limit is enforced: the n+1th connection is refused",
   await soon(async () => (await connect(creds)) !== undefined, 'a connection once one closed');
 });
 
+/** The session's user's MAX_USER_CONNECTIONS, as SHOW GRANTS tells it (0 when none is set). */
+async function maxUserConnections(s: MysqlClient): Promise<number> {
+  const grants = (await s.query('SHOW GRANTS')).rows.flatMap((r) => Object.values(r)).join('\n');
+  return Number(/MAX_USER_CONNECTIONS (\d+)/.exec(grants)?.[1] ?? 0);
+}
+
+test('a plan change (OSB PATCH) applies the new connection limit to the running instance, sessions, data and bindings kept; back to default lowers it', async (t) => {
+  const { gateway } = await worlds.shared();
+  const { id, creds } = await instanceWithRow(gateway, async (c, sql) => (await query(c, sql)).rows);
+  const open = [await connect(creds), await connect(creds), await connect(creds)]; // default: 3
+  t.is(await maxUserConnections(open[0]!), 3);
+  t.is((await t.throwsAsync(connect(creds), { instanceOf: MysqlError }))?.errno, 1226);
+
+  await updateInstance(gateway, id, planIdOf('mysql', 'large'));
+  // Three more sessions now (large: 6), while the first three stay open.
+  const more = [await connect(creds), await connect(creds), await connect(creds)];
+  t.is((await t.throwsAsync(connect(creds), { instanceOf: MysqlError }))?.errno, 1226);
+  t.is(await maxUserConnections(more[0]!), 6);
+  t.deepEqual((await open[0]!.query('SELECT v FROM kept')).rows, [{ v: 'before' }]);
+  for (const s of [...open, ...more]) s.close();
+  // A binding made after the change gets the new plan's limit too.
+  const later = await connect((await bindSql(gateway, id)).creds);
+  t.is(await maxUserConnections(later), 6);
+  later.close();
+
+  // No rule refuses a smaller plan: its limit applies, the data stays.
+  await updateInstance(gateway, id, planIdOf('mysql', 'default'));
+  const back = await soon(() => connect(creds), 'a session once the others closed');
+  t.is(await maxUserConnections(back), 3);
+  t.deepEqual((await back.query('SELECT v FROM kept')).rows, [{ v: 'before' }]);
+  back.close();
+});
+
 test('unbind: the open session is killed and the credentials are refused', async (t) => {
   const { gateway } = await worlds.shared();
   const id = await provisionSql(gateway);
@@ -90,23 +125,37 @@ test('unbind: the open session is killed and the credentials are refused', async
   t.deepEqual((await query(keep, 'SELECT count(*) AS n FROM kept')).rows, [{ n: '0' }]);
 });
 
-test("the plan's size is enforced: writes are revoked while over it and restored under it", async (t) => {
-  const { gateway } = await worlds.shared();
-  const { creds } = await bindSql(gateway, await provisionSql(gateway));
+const refusedWrite = (err: unknown): err is MysqlError => err instanceof MysqlError && err.errno === 1142; // INSERT command denied
+
+/** Fills a table `blobs` it makes until the node notices the default plan's size is exceeded; the refusal. */
+async function fillUntilRevoked(creds: SqlCredentials): Promise<MysqlError> {
   await query(creds, 'CREATE TABLE blobs (b longtext)');
   // 1 MB a statement, on a fresh session each (the node kills sessions when it revokes),
   // until the node notices the 4 MB plan is exceeded and refuses.
-  const denied = await refusedSoon(
-    () => query(creds, 'INSERT INTO blobs SELECT REPEAT(SHA2(RAND(), 256), 16384)'),
-    (err): err is MysqlError => err instanceof MysqlError && err.errno === 1142, // INSERT command denied
-    'writes refused over the size',
-  );
+  return refusedSoon(() => query(creds, 'INSERT INTO blobs SELECT REPEAT(SHA2(RAND(), 256), 16384)'), refusedWrite, 'writes refused over the size');
+}
+
+test("the plan's size is enforced: writes are revoked while over it and restored under it", async (t) => {
+  const { gateway } = await worlds.shared();
+  const { creds } = await bindSql(gateway, await provisionSql(gateway));
+  const denied = await fillUntilRevoked(creds);
   t.is(denied.errno, 1142, denied.message); // INSERT command denied
   t.true(Number((await query(creds, 'SELECT count(*) AS n FROM blobs')).rows[0]!.n) > 0, 'reads still work');
   await t.throwsAsync(query(creds, 'CREATE TABLE more (v int)'), { instanceOf: MysqlError });
   await query(creds, 'TRUNCATE TABLE blobs');
   await succeedsSoon(() => query(creds, "INSERT INTO blobs VALUES ('x')"), 'writes back under the size');
   t.pass();
+});
+
+test('a plan change to a larger size gives a full database its writes back; back to the smaller size revokes them again', async (t) => {
+  const { gateway } = await worlds.shared();
+  const id = await provisionSql(gateway);
+  const { creds } = await bindSql(gateway, id);
+  await fillUntilRevoked(creds);
+  await updateInstance(gateway, id, planIdOf('mysql', 'large'));
+  await succeedsSoon(() => query(creds, "INSERT INTO blobs VALUES ('x')"), 'writes back under the larger size');
+  await updateInstance(gateway, id, planIdOf('mysql', 'default'));
+  t.is((await refusedSoon(() => query(creds, "INSERT INTO blobs VALUES ('y')"), refusedWrite, 'writes revoked again over the smaller size')).errno, 1142);
 });
 
 test('a node killed and started again keeps the data and the bindings; a killed server comes back; unprovision drops the database', async (t) => {

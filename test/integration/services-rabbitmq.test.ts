@@ -11,7 +11,7 @@ import { eventually } from '../helpers/component-process.ts';
 import { NatsServer } from '../helpers/nats-server.ts';
 import { osbClient, registerOsbConformance, type BrokerUnderTest } from '../helpers/osb-conformance.ts';
 import { AmqpClosed, AmqpConnection, type AmqpTarget } from '../helpers/services-amqp.ts';
-import { bindInstance, pidsUnder, provisionInstance, restartServiceNode } from '../helpers/services-processes.ts';
+import { bindInstance, pidsUnder, planIdOf, provisionInstance, restartServiceNode, updateInstance } from '../helpers/services-processes.ts';
 import { apiAs, declareQueue, peek, publish, rabbitPidsUnder, RABBIT_READY_MS, startRabbitWorld, type RabbitCredentials, type RabbitWorld } from '../helpers/services-rabbitmq.ts';
 
 const test = anyTest as TestFn<unknown>;
@@ -129,6 +129,38 @@ test("the plan's limits are the vhost's: max-connections, max-queues, and max-le
   t.true(await eventually(async () => (await publish(creds, 'q1', big)).body.routed, 10_000, 'a publish once the connections are gone'));
   await publish(creds, 'q1', big); // refused by the queue: it never holds more than 1 MB
   t.is((await peek(creds, 'q1', 5)).body.length, 1, 'the second message was refused, the first kept');
+});
+
+test('a plan change (OSB PATCH) puts the new vhost limits and queue policy on the running instance, queues, messages and bindings kept; back to default lowers them', async (t) => {
+  const w = await sharedWorld();
+  const { instanceId, creds } = await provisionAndBind(w);
+  const limits = async () => (await asAdmin(w, `vhost-limits/${instanceId}`)).body[0]?.value;
+  const queuePolicy = (queue: string, bytes: number) =>
+    eventually(async () => (await apiAs(creds, 'GET', `queues/${creds.vhost}/${queue}`)).body.effective_policy_definition?.['max-length-bytes'] === bytes, 15_000, `${queue} with max-length-bytes ${bytes}`);
+  t.is((await declareQueue(creds, 'kept')).status, 201);
+  t.deepEqual((await publish(creds, 'kept', 'before')).body, { routed: true });
+  t.deepEqual(await limits(), { 'max-connections': 2, 'max-queues': 3 });
+  const open = [await amqp(creds), await amqp(creds)];
+  t.is((await t.throwsAsync(amqp(creds), { instanceOf: AmqpClosed }))?.code, 530);
+
+  await updateInstance(w.gateway, instanceId, planIdOf('rabbitmq', 'large'));
+  t.deepEqual(await limits(), { 'max-connections': 4, 'max-queues': 6 });
+  // Two more connections now, the open ones untouched; a fifth is refused.
+  open.push(await amqp(creds), await amqp(creds));
+  t.regex((await t.throwsAsync(amqp(creds), { instanceOf: AmqpClosed }))!.text, /connection limit \(4\)/);
+  for (const c of open) c.close();
+  // Six queues (the policy of the kept one follows: 2 MB), and the message is still there.
+  for (const q of ['q2', 'q3', 'q4', 'q5', 'q6']) t.is((await declareQueue(creds, q)).status, 201);
+  t.regex((await declareQueue(creds, 'q7')).body.reason, /queue limit in vhost .* \(6\) is reached/);
+  t.true(await queuePolicy('kept', 2 * 1024 * 1024));
+  t.deepEqual((await peek(creds, 'kept')).body.map((m: { payload: string }) => m.payload), ['before']);
+
+  // No rule refuses a smaller plan, not even with more queues than it allows: they stay, no new one.
+  await updateInstance(w.gateway, instanceId, planIdOf('rabbitmq', 'default'));
+  t.deepEqual(await limits(), { 'max-connections': 2, 'max-queues': 3 });
+  t.true(await queuePolicy('kept', 1024 * 1024));
+  t.is((await declareQueue(creds, 'q7')).status, 400);
+  t.deepEqual((await peek(creds, 'kept')).body.map((m: { payload: string }) => m.payload), ['before']);
 });
 
 test('unbind deletes the user at once: its open connection is closed and its credentials are refused', async (t) => {

@@ -51,7 +51,7 @@ export const gatewayConfig = componentConfig({
       name: z.string().min(1).optional(),
       description: z.string().min(1),
       bindable: z.boolean().default(true),
-      /** Instances may change plan (OSB PATCH): only where the nodes apply a plan change (Redis). */
+      /** Instances may change plan (OSB PATCH): where the nodes apply a plan change (all four backends do). */
       plan_updateable: z.boolean().default(false),
       tags: z.array(z.string()).default([]),
       metadata: z.record(z.unknown()).default({}),

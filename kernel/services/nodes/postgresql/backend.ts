@@ -107,7 +107,8 @@ class PostgresBackend extends ServerBackend {
     const names = this.namesOf(unit);
     await this.admin('postgres', async (c) => {
       const roles = (await c.query<{ rolname: string }>(bindingRolesQuery(names))).rows.map((r) => r.rolname);
-      await run(c, planChangeStatements(names, plan, roles), 'changing the plan');
+      // One transaction: a change that fails half-way leaves the old plan whole, as node.json keeps it.
+      await run(c, ['BEGIN', ...planChangeStatements(names, plan, roles), 'COMMIT'], 'changing the plan');
     });
   }
 
