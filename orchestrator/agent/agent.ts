@@ -202,6 +202,7 @@ export class Agent {
     };
   }
 
+  /** After a drain, processes that exited read stopped (all of them: the job is stopped; some: failing, as BOSH says of unmonitored ones). */
   private jobState(): JobState {
     const processes = this.supervisor.status();
     if (processes.length === 0 || processes.every((p) => p.state === 'stopped')) return 'stopped';
@@ -287,6 +288,9 @@ export class Agent {
 
   private async drain(type: 'update' | 'shutdown' | 'status', signal: AbortSignal): Promise<number> {
     this.requireApplied('Draining');
+    // As BOSH's agent runs `monit unmonitor` first: a process that exits while its job drains
+    // (the DEA once evacuated) stays down until the stop, instead of a fresh one starting.
+    if (type !== 'status') this.supervisor.unmonitor();
     let total = 0;
     for (const job of this.jobs) {
       const command = job.spec.drain;
@@ -294,13 +298,13 @@ export class Agent {
       total = Math.max(
         total,
         await doing(`Draining job ${job.name}`, async () => {
-          // The job's running processes, for a drain command to signal: `name=pid` separated by spaces.
-          const pids = this.supervisor.status().filter((p) => p.job === job.name && p.pid !== undefined).map((p) => `${p.name}=${p.pid}`).join(' ');
-          const env = { ...this.jobEnv(job), ...command?.env, INGOT_JOB_PIDS: pids, BOSH_JOB_STATE: JSON.stringify({ job_state: this.jobState() }), BOSH_JOB_NEXT_STATE: '{}' };
+          const env = { ...this.jobEnv(job), ...command?.env, BOSH_JOB_STATE: JSON.stringify({ job_state: this.jobState() }), BOSH_JOB_NEXT_STATE: '{}' };
           let waited = 0;
           let args = [type === 'status' ? 'job_check_status' : type === 'shutdown' ? 'job_shutdown' : 'job_changed', 'hash_unchanged'];
           for (;;) {
-            const r = await runJobScript({ job: job.name, jobDir: job.dir, script: 'drain', ...(command ? { command: { executable: command.executable, args: [...command.args, ...args] } } : { args }), env, logRoot: this.logRoot, signal });
+            // The pids afresh for each call, so a job_check_status call sees a process that has exited.
+            const callEnv = { ...env, INGOT_JOB_PIDS: this.jobPids(job.name) };
+            const r = await runJobScript({ job: job.name, jobDir: job.dir, script: 'drain', ...(command ? { command: { executable: command.executable, args: [...command.args, ...args] } } : { args }), env: callEnv, logRoot: this.logRoot, signal });
             if (r.exitCode !== 0) throw new AgentError('script_failed', `bin/drain exited with ${r.exitCode}: ${r.stderr.trim().slice(-200)}`);
             const answer = parseDrainOutput(r.stdout);
             await sleep(answer.seconds * 1000, undefined, { signal });
@@ -313,6 +317,11 @@ export class Agent {
       );
     }
     return total;
+  }
+
+  /** The job's running processes, for a drain command to signal: `name=pid` separated by spaces. */
+  private jobPids(job: string): string {
+    return this.supervisor.status().filter((p) => p.job === job && p.pid !== undefined).map((p) => `${p.name}=${p.pid}`).join(' ');
   }
 
   private async runScript(name: string, signal: AbortSignal): Promise<Record<string, string>> {
@@ -410,6 +419,8 @@ export class Agent {
   }
 
   private onSupervisorEvent(e: SupervisorEvent): void {
+    if (e.type === 'exited') return this.log.info({ job: e.job, process: e.process, exit: e.exit }, 'process exited while its job drains; left down until start');
+    if (e.type === 'killed') return this.log.warn({ job: e.job, process: e.process, after_ms: e.afterMs }, 'process still running after SIGTERM; SIGKILL');
     const alert: Alert =
       e.type === 'crashed'
         ? { id: randomUUID(), severity: 2, title: `${e.job}/${e.process} (${e.exit}) - restarting`, summary: `process ${e.process} of job ${e.job} died (${e.exit}); restarting in ${e.restartInMs} ms`, created_at: Math.floor(Date.now() / 1000) }

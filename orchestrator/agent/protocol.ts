@@ -31,7 +31,7 @@ export const AgentTuning = z
     /** This many crashes within failing_window_ms and the job reports `failing`. */
     failing_crashes: z.number().int().positive().default(5),
     failing_window_ms: z.number().int().positive().default(60_000),
-    /** SIGTERM, then SIGKILL after this grace. */
+    /** SIGTERM, then SIGKILL after this grace (or a process's longer stop_timeout_s, plus a margin). */
     stop_grace_ms: z.number().int().positive().default(10_000),
     /** Finished tasks are forgotten after this long. */
     task_retention_ms: z.number().int().positive().default(3_600_000),
@@ -116,6 +116,15 @@ export const ProcessDef = z.object({
   env: z.record(z.string()).default({}),
   /** Readiness: the process counts as running only once this answers 2xx (else as soon as it is spawned). */
   ready: ReadinessCheck.optional(),
+  /**
+   * How long the process itself may take to stop after SIGTERM (a component's drain bound), in
+   * seconds: the agent waits at least this long, plus a margin, before SIGKILL.
+   */
+  stop_timeout_s: z
+    .number({ invalid_type_error: 'expected a number of seconds' })
+    .positive('expected a positive number of seconds')
+    .finite()
+    .optional(),
 });
 export type ProcessDef = z.output<typeof ProcessDef>;
 /** An errand: a command run to its end on `run_errand` (BOSH's bin/run, as data). */

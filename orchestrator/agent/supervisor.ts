@@ -2,7 +2,8 @@
 // <root>/sys/log/<job>/<process>.{stdout,stderr}.log), restarts a dead one with backoff, marks
 // it failing after too many crashes in a window, and stops with SIGTERM then SIGKILL. A process
 // with a readiness check is 'starting' until its endpoint answers 2xx: a process alive is not a
-// process serving (a router that cannot bind its port may take seconds to give up).
+// process serving (a router that cannot bind its port may take seconds to give up). Before a
+// drain the agent unmonitors (monit's `unmonitor`): a process that exits then stays down.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +21,11 @@ export interface SupervisedProcess {
 
 export type SupervisorEvent =
   | { type: 'crashed'; job: string; process: string; exit: string; restartInMs: number }
-  | { type: 'failing'; job: string; process: string; crashes: number };
+  | { type: 'failing'; job: string; process: string; crashes: number }
+  /** Exited while unmonitored (draining): left down, no crash. */
+  | { type: 'exited'; job: string; process: string; exit: string }
+  /** Still running this long after SIGTERM: SIGKILL. */
+  | { type: 'killed'; job: string; process: string; afterMs: number };
 
 interface Slot {
   spec: SupervisedProcess;
@@ -38,9 +43,22 @@ interface Slot {
 const PROBE_EVERY_MS = 250;
 const PROBE_TIMEOUT_MS = 1000;
 
+/**
+ * Added to a process's own stop_timeout_s before SIGKILL: a component's drain bound starts when
+ * it handles SIGTERM, and after it the component still closes its NATS connection and status
+ * server; a few seconds cover that on a busy VM.
+ */
+export const STOP_TIMEOUT_MARGIN_MS = 5000;
+
+/** How long after SIGTERM a process gets SIGKILL: the agent's grace, or the process's own stop bound and the margin if longer. */
+export function killAfterMs(graceMs: number, def: Pick<ProcessDef, 'stop_timeout_s'>): number {
+  return def.stop_timeout_s === undefined ? graceMs : Math.max(graceMs, def.stop_timeout_s * 1000 + STOP_TIMEOUT_MARGIN_MS);
+}
+
 export class Supervisor {
   private slots: Slot[] = [];
-  private wanted = false;
+  /** Whether a process that exits is restarted: on with start, off with stop and unmonitor. */
+  private monitored = false;
 
   constructor(
     private readonly logRoot: string,
@@ -59,8 +77,9 @@ export class Supervisor {
     return this.slots.length;
   }
 
+  /** Monitors again and spawns every process that does not run. */
   start(): void {
-    this.wanted = true;
+    this.monitored = true;
     for (const slot of this.slots) {
       if (!slot.child && !slot.timer) {
         slot.crashes = [];
@@ -70,8 +89,23 @@ export class Supervisor {
   }
 
   async stop(): Promise<void> {
-    this.wanted = false;
+    this.monitored = false;
     await Promise.all(this.slots.map((s) => this.stopSlot(s)));
+  }
+
+  /**
+   * BOSH's `monit unmonitor` before a drain: what runs keeps running, but a process that exits
+   * from now on (a DEA whose instances have moved away) stays down, without a crash, until
+   * stop, or start, which monitors again. A pending restart is cancelled.
+   */
+  unmonitor(): void {
+    this.monitored = false;
+    for (const slot of this.slots) {
+      if (!slot.timer) continue;
+      clearTimeout(slot.timer);
+      slot.timer = undefined;
+      slot.state = 'stopped';
+    }
   }
 
   status(): ProcessStatus[] {
@@ -144,7 +178,12 @@ export class Supervisor {
   }
 
   private onExit(slot: Slot, exit: string): void {
-    if (!this.wanted || slot.state === 'stopped') return;
+    if (slot.state === 'stopped') return;
+    if (!this.monitored) {
+      slot.state = 'stopped';
+      this.onEvent({ type: 'exited', job: slot.spec.job, process: slot.spec.def.name, exit });
+      return;
+    }
     const now = Date.now();
     slot.crashes = recentCrashes([...slot.crashes, now], now, this.policy.windowMs);
     const delay = restartDelay(this.policy, slot.crashes.length);
@@ -155,7 +194,7 @@ export class Supervisor {
     }
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
-      if (!this.wanted || slot.state === 'stopped') return;
+      if (!this.monitored || slot.state === 'stopped') return;
       slot.restarts++;
       this.spawn(slot);
     }, delay);
@@ -169,8 +208,13 @@ export class Supervisor {
     const child = slot.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
-    // A process that ignores SIGTERM gets SIGKILL after the grace (monit's stop timeout).
-    const killer = setTimeout(() => child.kill('SIGKILL'), this.graceMs);
+    // A process that ignores SIGTERM gets SIGKILL after the grace (monit's stop timeout); one
+    // that drains on SIGTERM for up to its stop_timeout_s is given that long.
+    const afterMs = killAfterMs(this.graceMs, slot.spec.def);
+    const killer = setTimeout(() => {
+      this.onEvent({ type: 'killed', job: slot.spec.job, process: slot.spec.def.name, afterMs });
+      child.kill('SIGKILL');
+    }, afterMs);
     await slot.exited;
     clearTimeout(killer);
   }

@@ -17,6 +17,8 @@ const JobPath = z
   .string()
   .refine((p) => !p.startsWith('/') && p.split('/').every((s) => s !== '' && s !== '.' && s !== '..'), 'expected a relative path inside the job (no "/" at the start, no "." or ".." segments)')
   .refine((p) => p !== 'spec.json' && p !== 'config/properties.json', 'spec.json and config/properties.json are written by the agent and the renderer');
+/** A value that is one placeholder and nothing else: rendered, it keeps the value's type. */
+const WHOLE_PLACEHOLDER = /^\(\([^()]*\)\)$/;
 const TemplateName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*\.(ya?ml|json)$/, 'a template is a file name ending in .yml, .yaml or .json');
 
 export const PropertyDefinition = z
@@ -35,6 +37,17 @@ export const ProcessTemplate = z
     env: z.record(z.string()).default({}),
     /** Polled after each start; the process is running only once it answers 2xx (a URL with placeholders). */
     ready: z.object({ http: z.string().min(1) }).strict().optional(),
+    /**
+     * How long the process may take to stop after SIGTERM, in seconds (a component's
+     * drain_timeout_s); the agent waits that long and a margin before SIGKILL. A number, or a
+     * whole placeholder such as ((p:router.drain_timeout_s)), which renders as the property's number.
+     */
+    stop_timeout_s: z
+      .custom<number | string>(
+        (v) => (typeof v === 'number' ? v > 0 && Number.isFinite(v) : typeof v === 'string' && WHOLE_PLACEHOLDER.test(v)),
+        'expected a positive number of seconds or a whole placeholder such as ((p:job.drain_timeout_s))',
+      )
+      .optional(),
   })
   .strict();
 
@@ -54,7 +67,8 @@ export const JobSpecSchema = z
     /**
      * BOSH's bin/drain, as data: a command the agent runs before the job is stopped; it prints an
      * integer (n ≥ 0: wait n seconds, then stop; n < 0: wait -n seconds and ask again with
-     * job_check_status). It finds the job's processes in $INGOT_JOB_PIDS.
+     * job_check_status). It finds the job's live processes in $INGOT_JOB_PIDS, listed afresh
+     * for each call; the agent has stopped monitoring them, so one that exits stays down.
      */
     drain: Command.optional(),
     properties: z.record(z.string().regex(PropertyNamePattern, 'a property name is dotted words such as router.port'), PropertyDefinition).default({}),

@@ -20,7 +20,7 @@ import { parseDocument, stringify } from 'yaml';
 import type { LinkData, LinkInstance } from '../manifest/links.ts';
 // setKey defines a key even when it is `__proto__`: a template or property is data, never a prototype.
 import { dig, isPlainMap as isMap, setKey, setPath } from '../manifest/yaml-source.ts';
-import { describeIssues, JobSpecFile } from '../agent/protocol.ts';
+import { describeIssues, JobSpecFile, ProcessDef } from '../agent/protocol.ts';
 import { RenderError } from './errors.ts';
 import { tarMemory } from './tarball.ts';
 import type { JobSpec } from './job-spec.ts';
@@ -262,7 +262,21 @@ export function renderJob(
     files[dest] = src.endsWith('.json') ? `${JSON.stringify(rendered, null, 2)}\n` : stringify(rendered, { aliasDuplicateObjects: false, lineWidth: 0 });
   }
 
-  const processes = spec.processes.map((proc, i) => render(proc, {}, `${job}, processes[${i}] (${proc.name})`, ''));
+  const processes = spec.processes.map((proc, i) => {
+    const where = `${job}, processes[${i}] (${proc.name})`;
+    const before = problems.length;
+    const out = render(proc, {}, where, '');
+    // Checked with the agent's schema here, naming the process and the value: a property that
+    // renders a string where stop_timeout_s needs a number is refused before any VM sees it.
+    const def = ProcessDef.safeParse(out);
+    if (!def.success && problems.length === before) {
+      for (const issue of def.error.issues) {
+        const value = dig(out, issue.path.map(String));
+        report(`${where}, at ${issue.path.join('.')}: ${issue.message}${value === undefined ? '' : ` (rendered ${JSON.stringify(value)})`}`);
+      }
+    }
+    return out;
+  });
   const errand = spec.errand === undefined ? {} : { errand: render(spec.errand, {}, `${job}, errand`, '') };
   const drain = spec.drain === undefined ? {} : { drain: render(spec.drain, {}, `${job}, drain`, '') };
   const agentSpec = JobSpecFile.safeParse({ name: spec.name, processes, ...errand, ...drain });
