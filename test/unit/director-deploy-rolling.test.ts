@@ -160,7 +160,8 @@ test('the router and DEA jobs render drain commands the agent reads; the router 
   t.is(router.executable, '/bin/sh');
   t.regex(router.args[1]!, /kill -USR2 "\$pid" 2>\/dev\/null; then sleep 3; fi/);
   const dea = spec('dea', {}).drain!;
-  t.regex(dea.args[1]!, /echo -1; else rm -f "\$f"; echo 0; fi$/);
+  // Asked again while the DEA is listed and alive; 0 once the agent lists it no longer.
+  t.regex(dea.args[1]!, /kill -0 "\$pid" 2>\/dev\/null; then echo -1; else echo 0; fi$/);
   t.is(jobs.find((x) => x.name === 'health-manager')!.spec.drain, undefined, 'a job without one drains by its SIGTERM alone');
 });
 
