@@ -198,6 +198,25 @@ export function registerCcServicesSuite(test: TestFn<CcServicesContext>, options
     t.false(tp.instances.has(done.guid));
   });
 
+  test.serial('a 410 while a create is polled is not the end (OSB): the controller polls on until the broker says succeeded', async (t) => {
+    const c = t.context;
+    const { alice, tp } = c;
+    tp.unknownPolls = 2;
+    try {
+      const res = await createManaged(c, 'not-yet-known', 'tp-db', 'slow');
+      t.is(res.status, 202);
+      const done = await eventually(async () => {
+        const i = (await alice.get(`/v3/service_instances/${res.body.guid}`)).body;
+        return i.last_operation.state !== 'in progress' ? i : undefined;
+      }, 10_000, 'the async create to end');
+      t.like(done.last_operation, { type: 'create', state: 'succeeded' });
+      t.is(tp.unknownPolls, 0, 'both 410s were polled through');
+      await must(alice.del(`/v3/service_instances/${done.guid}`), 204, 'delete');
+    } finally {
+      tp.unknownPolls = 0;
+    }
+  });
+
   test.serial('the gateway’s asynchronous plan provisions through the controller too', async (t) => {
     const c = t.context;
     const res = await createManaged(c, 'async-cache', 'redis', 'async');

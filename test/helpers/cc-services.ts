@@ -121,6 +121,8 @@ export class TestOsbBroker {
   asyncBindings = false;
   /** Polls of a binding's last_operation before an asynchronous bind or unbind ends. */
   bindingPolls = 3;
+  /** Polls of an instance's last_operation answered 410 first (a broker that does not know it yet). */
+  unknownPolls = 0;
   readonly calls: string[] = [];
   /** Bodies of the PATCH requests, last last. */
   readonly updates: Array<Record<string, unknown>> = [];
@@ -192,6 +194,10 @@ export class TestOsbBroker {
       }
     }
     if (sub === 'last_operation' && req.method === 'GET') {
+      if (this.unknownPolls > 0) {
+        this.unknownPolls--;
+        return send(410, {});
+      }
       if (!instance) return send(410, {});
       if (instance.state === 'in progress' && --instance.pollsLeft <= 0) {
         instance.state = 'succeeded';

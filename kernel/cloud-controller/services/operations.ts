@@ -237,7 +237,7 @@ export class ServiceOperations {
     await this.untilEnded(
       start,
       () => store.get(start.guid),
-      (now) => this.client(c).lastOperation(now.guid, { ...this.ids(c), operation: now.broker_operation }),
+      async (now) => goneOnlyForDeletes(now.operation_type, await this.client(c).lastOperation(now.guid, { ...this.ids(c), operation: now.broker_operation })),
       (now, description) => store.update(now.guid, { operation_state: 'failed', operation_description: description }),
       async (now, last) => {
         if (now.operation_type === 'delete' && (last.state === 'succeeded' || last.state === 'gone')) {
@@ -257,7 +257,7 @@ export class ServiceOperations {
 
   /**
    * A binding's operation: a create that succeeded fetches the binding's credentials (sealed into
-   * the record); a delete that succeeded (or that the broker no longer knows) removes the record.
+   * the record); a delete that succeeded (or that the broker no longer knows: 410) removes the record.
    */
   private async pollBindingUntilDone(start: ServiceBindingRecord): Promise<void> {
     const store = this.d.store.serviceBindings;
@@ -270,7 +270,7 @@ export class ServiceOperations {
     await this.untilEnded(
       start,
       () => store.get(start.guid),
-      (now) => this.client(c).bindingLastOperation(instance.guid, now.guid, { ...this.ids(c), operation: now.broker_operation }),
+      async (now) => goneOnlyForDeletes(now.operation_type, await this.client(c).bindingLastOperation(instance.guid, now.guid, { ...this.ids(c), operation: now.broker_operation })),
       (now, description) => store.update(now.guid, { operation_state: 'failed', operation_description: description }),
       async (now, last) => {
         if (now.operation_type === 'delete' && (last.state === 'succeeded' || last.state === 'gone')) {
@@ -307,4 +307,14 @@ export class ServiceOperations {
     this.stopped = true;
     await Promise.allSettled([...this.background]);
   }
+}
+
+/**
+ * OSB: a 410 from last_operation means "gone" only while a delete is polled; polling a create or
+ * an update, it is an invalid answer to keep polling through (until the operation timeout). One
+ * that comes of it: a gateway that did not accept the operation, asked before the node holds
+ * the instance, does not know it yet.
+ */
+function goneOnlyForDeletes(operation: string, last: LastOperation): LastOperation {
+  return last.state === 'gone' && operation !== 'delete' ? { state: 'in progress', description: 'the broker does not know it yet (HTTP 410)' } : last;
 }
