@@ -5,6 +5,8 @@ import type { ComponentDefinition } from './component/mod.ts';
 export type ComponentLoader = () => Promise<ComponentDefinition>;
 
 export const kernelComponents: Record<string, ComponentLoader> = {
+  blobstore: async () => (await import('./blobstore/component.ts')).default,
+  ccdb: async () => (await import('./ccdb/component.ts')).default,
   'cloud-controller': async () => (await import('./cloud-controller/component.ts')).default,
   dea: async () => (await import('./dea/component.ts')).default,
   'health-manager': async () => (await import('./health-manager/component.ts')).default,

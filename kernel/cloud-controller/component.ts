@@ -29,7 +29,7 @@ import { registerUsers } from './api/users.ts';
 import { AppRunner } from './app-runner.ts';
 import { UrlSigner, urlSigningKey } from './auth/signed-urls.ts';
 import { TokenIssuer } from './auth/tokens.ts';
-import { Blobstore } from './blobstore.ts';
+import { openBlobstore } from './blobstore.ts';
 import { bootstrap } from './bootstrap.ts';
 import { ccConfig } from './config.ts';
 import { DbError, openStore } from './db/mod.ts';
@@ -57,7 +57,8 @@ export default defineComponent({
     const store = await openStore(dbUrl).catch((err: unknown) => {
       throw err instanceof DbError ? new ComponentError('start_failed', err.message, { cause: err }) : err;
     });
-    const blobs = await Blobstore.open(base(config.blobstore.dir), config.index);
+    const blobs = await openBlobstore({ ...config.blobstore, dir: base(config.blobstore.dir) }, config.index);
+    if (config.blobstore.url) log.info({ blobstore: config.blobstore.url }, 'blobs live in the blobstore component');
     const boot = await bootstrap(store, config);
     // Uploads this controller's previous process was receiving are dead; another's may be live.
     const uploads = new UploadClaims({ store, index: config.index, heartbeatS: config.upload_heartbeat_s, log });
@@ -147,6 +148,11 @@ export default defineComponent({
         counter('hm_requests_refused_total', 'Health manager requests refused as stale', runner.counts.hm_refused),
       ],
       async drain() {
+        // Out of the routers' rotation first: new API requests go to the other controllers. The
+        // listener stays open meanwhile, since builds this controller sent to stagers come back
+        // to it (their droplet uploads) — a roll of the controllers must not fail a push's build.
+        registrar.stop();
+        await stager.settle();
         await server.drain();
         await runner.settle();
       },

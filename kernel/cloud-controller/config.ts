@@ -35,6 +35,27 @@ function dbUrlProblem(url: string): string | null {
   return null;
 }
 
+/** With a url, the blobstore's credential too (and never inside the url, which is logged); without one, neither. */
+function checkBlobstore(b: { url?: string | undefined; user?: string | undefined; password?: string | undefined }, ctx: z.RefinementCtx): void {
+  if (b.url === undefined) {
+    for (const key of ['user', 'password'] as const) {
+      if (b[key] !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: 'only with url (the blobstore component); a local directory has no credential' });
+    }
+    return;
+  }
+  let u: URL;
+  try {
+    u = new URL(b.url);
+  } catch {
+    return; // reported by the url's own check
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['url'], message: `expected an http:// or https:// url, not ${u.protocol}` });
+  if (u.username || u.password) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['url'], message: 'must not hold a credential: set user and password' });
+  for (const key of ['user', 'password'] as const) {
+    if (b[key] === undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: 'required with url' });
+  }
+}
+
 export const ccConfig = componentConfig({
   /** Address and port the REST API listens on (0 picks a free port; the port is logged as `api_port`). */
   external_host: z.string().default('0.0.0.0'),
@@ -56,7 +77,23 @@ export const ccConfig = componentConfig({
    * ?host=/socket/dir the unix socket in that directory is used instead of host).
    */
   db: z.object({ url: z.string().superRefine(checkDbUrl) }).strict(),
-  blobstore: z.object({ dir: z.string().min(1) }).strict(),
+  /**
+   * Where packages, droplets and the resource cache live: `{dir}`, a local directory; or with
+   * `url` (and `user`, `password`) the blobstore component several controllers share, `dir`
+   * then being only this controller's scratch (temporary files, a cache of resource files).
+   */
+  blobstore: z
+    .object({
+      dir: z.string().min(1),
+      /** The blobstore component's base URL, e.g. http://10.244.0.8:9025. */
+      url: z.string().url().optional(),
+      user: z.string().min(1).optional(),
+      password: z.string().min(16, 'expected at least 16 characters').optional(),
+      /** Bound on waiting for the blobstore's answer, and on silence during a transfer. */
+      timeout_s: z.number().positive().default(30),
+    })
+    .strict()
+    .superRefine(checkBlobstore),
   jwt: z.object({ secret: z.string().min(32, 'expected at least 32 characters') }).strict(),
   /** Lifetime of access tokens, and of refresh tokens. */
   token_ttl_s: z.number().int().positive().default(3600),

@@ -156,7 +156,7 @@ export async function mergeResources(entries: PackageEntry[], resources: Matched
   return out;
 }
 
-/** Writes a package zip from the entries (files read from the resource cache). */
+/** Writes a package zip from the entries (files read from the resource cache, fetched to local disk first when remote). */
 export async function buildZip(entries: PackageEntry[], blobs: Blobstore, outPath: string): Promise<void> {
   const zip = new yazl.ZipFile();
   const mtime = new Date(Date.UTC(2000, 0, 1));
@@ -169,7 +169,7 @@ export async function buildZip(entries: PackageEntry[], blobs: Blobstore, outPat
     } else if (e.kind === 'symlink') {
       zip.addBuffer(Buffer.from(e.target), e.path, { mode: S_IFLNK | 0o777, mtime, compress: false });
     } else {
-      zip.addFile(blobs.path('resources', e.sha1), e.path, { mode: S_IFREG | e.mode, mtime });
+      zip.addFile(await blobs.localPath('resources', e.sha1), e.path, { mode: S_IFREG | e.mode, mtime });
     }
   }
   zip.end();

@@ -8,6 +8,7 @@ export class RouteRegistrar {
   private timer: NodeJS.Timeout | undefined;
   private intervalS: number;
   private unsubscribe: (() => void) | undefined;
+  private stopped = false;
   registrations = 0;
 
   constructor(
@@ -25,7 +26,9 @@ export class RouteRegistrar {
       this.register();
       this.schedule();
     });
-    this.bus.onReconnected(() => this.register());
+    this.bus.onReconnected(() => {
+      if (!this.stopped) this.register();
+    });
     this.register();
     this.schedule();
     // A router already running announced itself before we subscribed: ask for its interval.
@@ -41,7 +44,10 @@ export class RouteRegistrar {
       .catch(() => undefined);
   }
 
+  /** Withdraws the route (at drain, so routers send new requests to the other controllers); once. */
   stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
     this.unsubscribe?.();
     if (this.timer) clearInterval(this.timer);
     try {

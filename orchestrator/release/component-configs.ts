@@ -3,6 +3,8 @@
 // any VM is touched, not by a process crashing on a canary. Which file is which component's
 // config is read from the job's processes (`ingot component <name> --config <job dir>/<file>`,
 // the service nodes and gateways among them) and its errand (`ingot smoke-test --config …`).
+import { blobstoreConfig } from '../../kernel/blobstore/config.ts';
+import { ccdbConfig } from '../../kernel/ccdb/config.ts';
 import { ConfigError, parseConfig } from '../../kernel/component/mod.ts';
 import { ccConfig } from '../../kernel/cloud-controller/config.ts';
 import { deaConfig } from '../../kernel/dea/config.ts';
@@ -16,6 +18,8 @@ import type { RenderedJob } from './renderer.ts';
 const schemas = {
   router: routerConfig,
   'cloud-controller': ccConfig,
+  ccdb: ccdbConfig,
+  blobstore: blobstoreConfig,
   dea: deaConfig,
   'health-manager': hmConfig,
   // One schema for every service's node job (redis-node, postgresql-node, …): the label and

@@ -17,6 +17,8 @@ import { spawnLoad } from '../../bench/rolling-upgrade/load.ts';
 import { ingotCli, rollUnderLoad, runProcess, summaryLine, type RunResult } from '../../bench/rolling-upgrade/roll.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** manifests/local.yml's instances, one VM each. */
+const VMS = 15;
 const HOME = scratchDir('platform-home');
 
 interface Ctx {
@@ -82,13 +84,17 @@ test.serial('npm start brings the platform up; a pushed Node app answers at <nam
   t.timeout(900_000);
   if (!t.context.ours) return t.pass();
   t.context.timings.start_ms = await npm(t, 'start');
-  // Every kernel job runs, each in a VM of its own (an IP each); each service's node and gateway share one.
+  // Every kernel job runs, each in a VM of its own (an IP each); each service's node and gateway
+  // share one, as the controllers' database and blobstore do.
   const instances = await run(['node', 'bin/ingot.js', 'instances', '-d', 'ingot', '--ps', '--vitals', '--json'], 60_000);
   t.is(instances.code, 0, instances.out);
   const rows = JSON.parse(instances.out) as Array<{ instance: string; process_state: string; ips: string[] }>;
-  t.deepEqual(rows.map((r) => r.instance).sort(), ['cloud-controller/0', 'dea/0', 'dea/1', 'health-manager/0', 'mysql/0', 'nats/0', 'nats/1', 'nats/2', 'postgresql/0', 'rabbitmq/0', 'redis/0', 'router/0', 'router/1']);
+  t.deepEqual(rows.map((r) => r.instance).sort(), [
+    'cloud-controller/0', 'cloud-controller/1', 'database/0', 'dea/0', 'dea/1', 'health-manager/0', 'mysql/0',
+    'nats/0', 'nats/1', 'nats/2', 'postgresql/0', 'rabbitmq/0', 'redis/0', 'router/0', 'router/1',
+  ]);
   t.true(rows.every((r) => r.process_state === 'running'), JSON.stringify(rows.map((r) => `${r.instance} ${r.process_state}`)));
-  t.is(new Set(rows.flatMap((r) => r.ips)).size, 13, 'thirteen VMs, thirteen addresses');
+  t.is(new Set(rows.flatMap((r) => r.ips)).size, VMS, 'a VM, an address');
   const push = await run(['node', 'bin/ingot.js', 'push', 'hello', '-p', 'examples/node-hello'], 300_000);
   t.is(push.code, 0, push.out);
   t.context.timings.push_ms = push.ms;
@@ -114,7 +120,7 @@ test.serial('operator commands: vms, ssh into a VM, logs, the smoke-tests errand
   const vms = await ingot(['vms', '-d', 'ingot', '--json']);
   t.is(vms.code, 0, vms.out);
   const rows = JSON.parse(vms.out) as Array<{ instance: string; vm_cid: string; process_state: string; ips: string[] }>;
-  t.is(rows.length, 13, vms.out);
+  t.is(rows.length, VMS, vms.out);
   t.true(rows.every((r) => r.vm_cid && r.process_state === 'running'), vms.out);
 
   // ssh runs in the VM: its own address, its own mount namespace, the VM's cgroup.
@@ -180,11 +186,11 @@ test.serial('kill -9 of every process, then npm start: the app answers again', a
   t.context.timings.app_back_after_kill_ms = Date.now() - at;
 });
 
-// The short version of bench/rolling-upgrade: a property change on the routers and the DEAs
-// (an ops file) rolls those four instances — and only those — under ~100 requests a second
-// through the balancer, with a push while the roll is on. Last before destroy, so no later
-// start has to roll them back.
-test.serial('a deploy rolls the routers and DEAs under load: no failed request, a push during the roll works, nothing else restarts', async (t) => {
+// The short version of bench/rolling-upgrade: a property change on the controllers, the routers
+// and the DEAs (an ops file) rolls those six instances — and only those — under ~100 requests a
+// second through the balancer, with a push while the roll is on: the controllers roll one at a
+// time, so the push always finds one. Last before destroy, so no later start has to roll them back.
+test.serial('a deploy rolls the controllers, routers and DEAs under load: no failed request, a push during the roll works, nothing else restarts', async (t) => {
   t.timeout(1_200_000);
   if (!t.context.ours) return t.pass();
   const ingot = ingotCli(ROOT, HOME);
@@ -192,6 +198,7 @@ test.serial('a deploy rolls the routers and DEAs under load: no failed request, 
   writeFileSync(
     ops,
     [
+      '- {type: replace, path: /instance_groups/name=cloud-controller/jobs/name=cloud-controller/properties/cc/drain_timeout_s?, value: 31}',
       '- {type: replace, path: /instance_groups/name=router/jobs/name=router/properties/router/drain_timeout_s?, value: 31}',
       '- {type: replace, path: /instance_groups/name=dea/jobs/name=dea/properties/dea/drain_timeout_s?, value: 31}',
       '',
@@ -213,9 +220,9 @@ test.serial('a deploy rolls the routers and DEAs under load: no failed request, 
   t.is(report.push, 'ok', report.pushOutput.slice(-1500));
   t.is(report.load.failed, 0, 'no failed request');
   t.true(report.load.requests > 100, `${report.load.requests} requests`);
-  // Only what changed was touched: the routers' and DEAs' processes are new, every other the same.
-  const rolled = (k: string) => /^(router|dea)\//.test(k);
-  t.deepEqual(report.samePid.filter(rolled), [], 'every router and DEA process restarted');
+  // Only what changed was touched: the controllers', routers' and DEAs' processes are new, every other the same.
+  const rolled = (k: string) => /^(cloud-controller|router|dea)\//.test(k);
+  t.deepEqual(report.samePid.filter(rolled), [], 'every controller, router and DEA process restarted');
   t.true(report.processes > 0);
   const untouched = report.samePid.length;
   t.true(untouched > 0 && report.samePid.every((k) => !rolled(k)), `${untouched} other processes kept their pids`);
@@ -232,7 +239,8 @@ test.serial('a NATS node, then an instance of every other job, stopped one at a 
   const load = spawnLoad({ host: 'hello.localhost', port: 8080, rate: 100, max: 200_000, seconds: 1200 }, ROOT);
   const steps: string[] = [];
   try {
-    for (const instance of ['nats/0', 'cloud-controller/0', 'router/0', 'dea/0', 'health-manager/0', 'redis/0', 'postgresql/0', 'mysql/0', 'rabbitmq/0']) {
+    // The database VM too: apps run on without the controllers' state.
+    for (const instance of ['nats/0', 'database/0', 'cloud-controller/0', 'router/0', 'dea/0', 'health-manager/0', 'redis/0', 'postgresql/0', 'mysql/0', 'rabbitmq/0']) {
       const stop = await ingot(['-d', 'ingot', 'stop', instance], 300_000);
       t.is(stop.code, 0, `stop ${instance}: ${stop.out.slice(-1500)}`);
       const start = await ingot(['-d', 'ingot', 'start', instance], 300_000);

@@ -93,6 +93,18 @@ export interface Controller {
 export interface CcSuiteOptions {
   /** The controller's `db.url`: an empty database, made when the suite starts. */
   dbUrl: () => Promise<string>;
+  /**
+   * Starts a blobstore process for the suite (test/helpers/blobstore.ts startBlobstore) that its
+   * controllers keep their blobs in, instead of the default local directory.
+   */
+  blobstore?: (nats: NatsServer) => Promise<SuiteBlobstore>;
+}
+
+/** What holds a suite's blobs outside its controllers; killed after the suite. */
+export interface SuiteBlobstore {
+  /** The controller's `blobstore` block, given its own scratch directory. */
+  ccConfig(scratch: string): Record<string, unknown>;
+  kill(): Promise<void>;
 }
 
 /** A `db.url` of a new SQLite file: the database of a single controller. */

@@ -8,13 +8,15 @@
 // One suite, run by cc-push.test.ts on SQLite and by cc-push-postgres.test.ts on PostgreSQL.
 import type { TestFn } from 'ava';
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import type { Bus, HmRequest, RouterRegister } from '../../kernel/bus/mod.ts';
 import { subjects } from '../../kernel/bus/mod.ts';
 import { INTERRUPTED } from '../../kernel/cloud-controller/staging.ts';
-import { APPS_DOMAIN, ApiClient, BULK, multipart, startController, SYSTEM_DOMAIN, zipOf, type CcSuiteOptions, type Controller } from './cc-controller.ts';
+import { APPS_DOMAIN, ApiClient, BULK, multipart, startController, SYSTEM_DOMAIN, zipOf, type CcSuiteOptions, type Controller, type SuiteBlobstore } from './cc-controller.ts';
 import { Journal, TestDea, TestStager, testBus } from './cc-peers.ts';
 import { eventually } from './component-process.ts';
 import { NatsServer } from './nats-server.ts';
+import { scratchDir } from './tmp.ts';
 
 export interface CcPushContext {
   nats: NatsServer;
@@ -67,6 +69,8 @@ async function runningCount(t: { context: CcPushContext }, appId: string, versio
 
 /** Registers the suite on `test`: its world before (the controller on `options.dbUrl()`), stopped after, and the cases. */
 export function registerCcPushSuite(test: TestFn<CcPushContext>, options: CcSuiteOptions): void {
+  /** Started before the context is complete: kept here so that after.always reaches it. */
+  let blobstore: SuiteBlobstore | undefined;
   test.before(async (t) => {
     const nats = await NatsServer.start();
     const journal = new Journal();
@@ -78,7 +82,12 @@ export function registerCcPushSuite(test: TestFn<CcPushContext>, options: CcSuit
     bus.subscribe(subjects.dropletUpdated, (m) => void updated.push({ app_id: m.app_id, at: Date.now() }));
     bus.subscribe(subjects.routerRegister, (m) => void registers.push({ ...m, at: Date.now() }));
     await bus.flush();
-    const cc = await startController(nats, { rolling_instance_timeout_s: 10, db: { url: await options.dbUrl() } });
+    blobstore = await options.blobstore?.(nats);
+    const cc = await startController(nats, {
+      rolling_instance_timeout_s: 10,
+      db: { url: await options.dbUrl() },
+      ...(blobstore ? { blobstore: blobstore.ccConfig(join(scratchDir('cc-scratch'), 'blobs')) } : {}),
+    });
     const appsDomain = (await cc.admin.get(`/v3/domains?names=${APPS_DOMAIN}`)).body.resources[0].guid;
     t.context = { nats, cc, journal, stager, deas, bus, updated, registers, appsDomain, web: { guid: '', droplet: '' } };
   });
@@ -88,6 +97,7 @@ export function registerCcPushSuite(test: TestFn<CcPushContext>, options: CcSuit
     for (const d of t.context.deas ?? []) await d.close();
     await t.context.stager?.close();
     await t.context.bus?.close();
+    await blobstore?.kill();
     await t.context.nats?.stop();
   });
 
@@ -366,6 +376,31 @@ export function registerCcPushSuite(test: TestFn<CcPushContext>, options: CcSuit
       return r.length > 0 && r;
     }, 5000, 'audit event');
     t.like(events[0], { type: 'audit.app.process.crash', target: { guid: web.guid, name: 'web' }, data: { index: 1, exit_status: 137, exit_description: 'out of memory' } });
+  });
+
+  test.serial('SIGTERM while a build stages: the API route is withdrawn at once, and the draining controller still takes the droplet and finishes the build', async (t) => {
+    const { cc, stager, bus, web } = t.context;
+    const api = cc.admin;
+    const unregistered: number[] = [];
+    const sub = bus.subscribe(subjects.routerUnregister, (m) => {
+      if (m.uris.includes(`api.${SYSTEM_DOMAIN}`) && m.port === cc.port) unregistered.push(Date.now());
+    });
+    await bus.flush();
+    const pkg = (await api.get(`/v3/apps/${web.guid}/packages`)).body.resources[0];
+    stager.hold();
+    const build = (await api.post('/v3/builds', { package: { guid: pkg.guid } })).body;
+    await eventually(() => stager.waiting === 1, 5000, 'the stager holds the staging');
+    const uploadsBefore = stager.uploads.length;
+    const stopping = cc.proc.kill('SIGTERM');
+    await eventually(() => unregistered.length > 0, 5000, 'router.unregister of the API route at the drain’s start');
+    // Still draining: the stager fetches the package and uploads the droplet to this controller.
+    stager.release();
+    await stopping;
+    sub();
+    t.is(stager.uploads.length, uploadsBefore + 1);
+    t.true(stager.uploads.at(-1)!.status < 300, `the droplet upload during the drain: HTTP ${stager.uploads.at(-1)!.status} ${stager.uploads.at(-1)!.body}`);
+    await cc.start();
+    t.is((await cc.admin.get(`/v3/builds/${build.guid}`)).body.state, 'STAGED');
   });
 
   test.serial('a controller restart keeps everything; a build staging across it is FAILED with the reason', async (t) => {

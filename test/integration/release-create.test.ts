@@ -61,7 +61,7 @@ test('an unchanged tree gives the same fingerprints, sha1s and version; the rebu
   t.is(second.version, first.version);
   t.true([...second.jobs, ...second.packages].every((i) => i.cached));
   t.true(t.context.secondMs < 10_000, `the rebuild took ${t.context.secondMs} ms`);
-  t.deepEqual(first.jobs.map((j) => j.name), ['cloud-controller', 'dea', 'health-manager', 'mysql-node', 'nats', 'postgresql-node', 'rabbitmq-node', 'redis-node', 'router', 'service-gateway', 'smoke-tests']);
+  t.deepEqual(first.jobs.map((j) => j.name), ['blobstore', 'ccdb', 'cloud-controller', 'dea', 'health-manager', 'mysql-node', 'nats', 'postgresql-node', 'rabbitmq-node', 'redis-node', 'router', 'service-gateway', 'smoke-tests']);
   t.deepEqual(first.packages.map((p) => p.name), ['ingot', 'nats-server']);
 });
 

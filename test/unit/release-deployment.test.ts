@@ -36,9 +36,19 @@ instance_groups:
   stemcell: default
   networks: [{name: default}]
   jobs: [{name: router, release: ingot}]
-- name: cloud-controller
+- name: database
   azs: [z1]
   instances: 1
+  vm_type: small
+  stemcell: default
+  networks: [{name: default}]
+  persistent_disk_type: default
+  jobs:
+  - {name: ccdb, release: ingot, properties: {ccdb: {password: "ccdb pass/word"}}}
+  - {name: blobstore, release: ingot, properties: {blobstore: {password: blobstoreblobstore}}}
+- name: cloud-controller
+  azs: [z1]
+  instances: 2
   vm_type: small
   stemcell: default
   networks: [{name: default}]
@@ -100,7 +110,14 @@ test('a kernel manifest renders every instance of every job into configs its com
     }
   }
   t.deepEqual(problems, []);
-  t.is(rendered.size, 11, [...rendered.keys()].join(', '));
+  t.is(rendered.size, 14, [...rendered.keys()].join(', '));
+  // Both controllers on the database VM's PostgreSQL (the password percent-encoded) and blobstore.
+  const database = deployment.instance_groups.find((g) => g.name === 'database')!.instances[0]!.address!.replace(/\./g, '\\.');
+  for (const index of [0, 1]) {
+    const config = rendered.get(`cloud-controller/${index}/cloud-controller`)!.files['config/cloud-controller.yml']!;
+    t.regex(config, new RegExp(`url: postgres://cloud_controller:ccdb%20pass%2Fword@${database}:5432/ccdb\n`));
+    t.regex(config, new RegExp(`url: http://${database}:9028\n`));
+  }
   const nats1 = JSON.parse(rendered.get('nats/1/nats')!.files['config/nats.conf']!);
   t.deepEqual(nats1.cluster.routes, ['10.244.0.10', '10.244.0.11', '10.244.1.10'].map((ip) => `nats-route://kernel:natsnatsnats@${ip}:6222`));
   t.regex(rendered.get('router/1/router')!.files['config/router.yml']!, /- nats:\/\/10\.244\.1\.10:4222/);
@@ -140,9 +157,9 @@ test('manifests/local.yml, with its variables generated, renders into configs ev
     }
   }
   t.deepEqual(problems, []);
-  t.is(count, 18, 'nats ×3, cloud-controller, router ×2, dea ×2, health-manager with smoke-tests, and 4 × (a service node with its gateway)');
+  t.is(count, 21, 'nats ×3, ccdb with blobstore, cloud-controller ×2, router ×2, dea ×2, health-manager with smoke-tests, and 4 × (a service node with its gateway)');
   t.is(prefixes.size, 2, `each DEA its own prefix: ${[...prefixes].join(', ')}`);
-  t.is(deployment.instance_groups.reduce((n, g) => n + g.instances.length, 0), 13, 'VMs');
+  t.is(deployment.instance_groups.reduce((n, g) => n + g.instances.length, 0), 15, 'VMs');
   t.deepEqual(nodes.map((n) => n.label).sort(), ['mysql', 'postgresql', 'rabbitmq', 'redis']);
   t.deepEqual(gateways.sort(), ['mysql', 'postgresql', 'rabbitmq', 'redis']);
   // Apps reach every port a node serves them on: the DEAs' network.allow names each one.

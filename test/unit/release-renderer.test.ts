@@ -196,20 +196,23 @@ test('the kernel jobs render configs their components accept', (t) => {
   t.is(router.port, 8080);
   t.is(router.local_ip, '10.244.0.9');
 
-  const ccCfg = parseConfig(
-    render('cloud-controller', { cc: { system_domain: 'localhost', jwt: { secret: 'x'.repeat(32) }, admin: { password: 'adminadmin' }, bulk_api: { password: 'bulkbulk1' } } })['config/cloud-controller.yml']!,
-    'cloud-controller.yml',
-    ccConfig,
-  );
-  t.is(ccCfg.db.url, 'sqlite:///var/vcap/store/cloud-controller/cc.db');
+  // The controllers' state is on the database VM: its PostgreSQL and its blobstore.
+  const state = {
+    ccdb: { instances: [{ name: 'database', index: 0, address: '10.244.0.19', az: 'z1' }], properties: { ccdb: { port: 5432, database: 'ccdb', user: 'cloud_controller', password: 'p@ss/word' } } },
+    blobstore: { instances: [{ name: 'database', index: 0, address: '10.244.0.19', az: 'z1' }], properties: { blobstore: { port: 9028, user: 'blobstore', password: 'blobstore-password' } } },
+  };
+  const ccRender = (props: Record<string, unknown>) => render('cloud-controller', props, state)['config/cloud-controller.yml']!;
+  const ccCfg = parseConfig(ccRender({ cc: { system_domain: 'localhost', jwt: { secret: 'x'.repeat(32) }, admin: { password: 'adminadmin' }, bulk_api: { password: 'bulkbulk1' } } }), 'cloud-controller.yml', ccConfig);
+  t.is(ccCfg.db.url, 'postgres://cloud_controller:p%40ss%2Fword@10.244.0.19:5432/ccdb');
+  t.like(ccCfg.blobstore, { dir: '/var/vcap/data/cloud-controller/blobs', url: 'http://10.244.0.19:9028', user: 'blobstore', password: 'blobstore-password' });
   t.deepEqual(ccCfg.service_brokers.credentials, {});
   const brokers = parseConfig(
-    render('cloud-controller', {
+    ccRender({
       cc: {
         system_domain: 'localhost', jwt: { secret: 'x'.repeat(32) }, admin: { password: 'adminadmin' }, bulk_api: { password: 'bulkbulk1' },
         service_brokers: { credentials: { redis: { username: 'broker', password: 'brokerpw' } } },
       },
-    })['config/cloud-controller.yml']!,
+    }),
     'cloud-controller.yml',
     ccConfig,
   ).service_brokers;

@@ -155,9 +155,9 @@ async function storePackage(d: Deps, zipPath: string | undefined, resources: Mat
 }
 
 export async function streamBlob(res: import('node:http').ServerResponse, d: Deps, kind: 'packages' | 'droplets', sha256: string, type: string): Promise<Reply> {
-  const size = await d.blobs.size(kind, sha256);
-  if (size === undefined) throw errors.notFound('Blob');
-  res.writeHead(200, { 'Content-Type': type, 'Content-Length': String(size), Digest: `sha-256=${Buffer.from(sha256, 'hex').toString('base64')}` });
-  await pipeline(d.blobs.read(kind, sha256), res);
+  const blob = await d.blobs.open(kind, sha256);
+  if (!blob) throw errors.notFound('Blob');
+  res.writeHead(200, { 'Content-Type': type, 'Content-Length': String(blob.size), Digest: `sha-256=${Buffer.from(sha256, 'hex').toString('base64')}` });
+  await pipeline(blob.stream, res);
   return { handled: true };
 }

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { z } from 'zod';
 import type { PlanLimits } from '../../node/config.ts';
 import type { BackendContext, ServiceBackend, UnitRecord } from '../../node/types.ts';
@@ -31,6 +31,7 @@ import {
   type PgUnitNames,
 } from './pg-sql.ts';
 import { newPassword, runStatements as run, ServerBackend, unitData } from '../../node/server-backend.ts';
+import { withSession } from './session.ts';
 
 const SUPERUSER = 'postgres';
 
@@ -185,15 +186,8 @@ class PostgresBackend extends ServerBackend {
   }
 
   /** One admin session (the superuser, over TCP like any client) in `database`. */
-  private async admin<T>(database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-    const client = new pg.Client({ host: this.ctx.host, port: this.ctx.config.postgresql.port, user: SUPERUSER, password: this.password, database, connectionTimeoutMillis: 5000 });
-    client.on('error', () => undefined); // a session the server ends is reported by the query
-    await client.connect();
-    try {
-      return await fn(client);
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+  private admin<T>(database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+    return withSession({ host: this.ctx.host, port: this.ctx.config.postgresql.port, user: SUPERUSER, password: this.password, database, connectionTimeoutMillis: 5000 }, fn);
   }
 
   private namesOf(unit: UnitRecord): PgUnitNames {
