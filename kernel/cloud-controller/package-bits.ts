@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
 import type { Blobstore } from './blobstore.ts';
+import { mapLimit } from './map-limit.ts';
 import { leadsOutside } from '../archive/links.ts';
 
 const S_IFMT = 0o170000;
@@ -137,6 +138,9 @@ export function checkEntries(entries: readonly PackageEntry[]): void {
   }
 }
 
+/** Blob lookups (sizes, cache fetches) a push makes at once: a remote blobstore answers each in a round trip. */
+export const BLOB_LOOKUPS_IN_FLIGHT = 16;
+
 /** Adds the matched resources (refusing unsafe paths and resources not held) to the entries; uploaded files win. */
 export async function mergeResources(entries: PackageEntry[], resources: MatchedResource[], blobs: Blobstore): Promise<PackageEntry[]> {
   const out = [...entries];
@@ -144,9 +148,12 @@ export async function mergeResources(entries: PackageEntry[], resources: Matched
   for (const r of resources) {
     const problem = unsafePath(r.path);
     if (problem) throw new PackageError(`resources hold ${problem}`);
+  }
+  const sizes = await mapLimit(resources, BLOB_LOOKUPS_IN_FLIGHT, (r) => blobs.size('resources', r.sha1));
+  for (const [i, r] of resources.entries()) {
     const path = cleanPath(r.path);
     if (path === '' || seen.has(path)) continue;
-    const size = await blobs.size('resources', r.sha1);
+    const size = sizes[i];
     if (size === undefined || size !== r.size) {
       throw new PackageError(`the resource ${path} (sha1 ${r.sha1}, ${r.size} bytes) is not in the resource cache; upload it`);
     }
@@ -158,6 +165,8 @@ export async function mergeResources(entries: PackageEntry[], resources: Matched
 
 /** Writes a package zip from the entries (files read from the resource cache, fetched to local disk first when remote). */
 export async function buildZip(entries: PackageEntry[], blobs: Blobstore, outPath: string): Promise<void> {
+  const keys = [...new Set(entries.flatMap((e) => (e.kind === 'file' ? [e.sha1] : [])))];
+  const local = new Map(await mapLimit(keys, BLOB_LOOKUPS_IN_FLIGHT, async (sha1) => [sha1, await blobs.localPath('resources', sha1)] as const));
   const zip = new yazl.ZipFile();
   const mtime = new Date(Date.UTC(2000, 0, 1));
   const dirs = new Set<string>();
@@ -169,7 +178,7 @@ export async function buildZip(entries: PackageEntry[], blobs: Blobstore, outPat
     } else if (e.kind === 'symlink') {
       zip.addBuffer(Buffer.from(e.target), e.path, { mode: S_IFLNK | 0o777, mtime, compress: false });
     } else {
-      zip.addFile(await blobs.localPath('resources', e.sha1), e.path, { mode: S_IFREG | e.mode, mtime });
+      zip.addFile(local.get(e.sha1)!, e.path, { mode: S_IFREG | e.mode, mtime });
     }
   }
   zip.end();

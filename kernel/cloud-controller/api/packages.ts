@@ -11,7 +11,8 @@ import { ApiError, errors } from '../errors.ts';
 import { readJson, receiveUpload, validate } from '../http/body.ts';
 import { csv, listQuery } from '../http/query.ts';
 import type { ApiServer, Reply, RequestContext } from '../http/server.ts';
-import { buildZip, ingestZip, mergeResources, PackageError, parseMode, type MatchedResource } from '../package-bits.ts';
+import { mapLimit } from '../map-limit.ts';
+import { BLOB_LOOKUPS_IN_FLIGHT, buildZip, ingestZip, mergeResources, PackageError, parseMode, type MatchedResource } from '../package-bits.ts';
 import { presentPackage } from '../presenters.ts';
 import { within } from '../access.ts';
 import { AUDIT, auditor } from '../audit.ts';
@@ -103,10 +104,8 @@ export function registerPackages(server: ApiServer, d: Deps): void {
   // Not scoped to a space: it says only which files the blobstore holds, by sha1 and size.
   server.route('POST', '/v3/resource_match', 'user', async (ctx) => {
     const body = await readJson(ctx.req, resourceMatch, 16 * 1024 * 1024);
-    const matched: ResourceDescription[] = [];
-    for (const r of body.resources) {
-      if ((await d.blobs.size('resources', r.sha1)) === r.size) matched.push(r);
-    }
+    const sizes = await mapLimit(body.resources, BLOB_LOOKUPS_IN_FLIGHT, (r) => d.blobs.size('resources', r.sha1));
+    const matched: ResourceDescription[] = body.resources.filter((r, i) => sizes[i] === r.size);
     return ok({ resources: matched.map((r) => ({ checksum: { value: r.sha1 }, size_in_bytes: r.size, path: r.path, mode: r.mode === undefined ? '644' : String(r.mode) })) });
   });
 }
