@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { captured } from '../../test/helpers/captured.ts';
 
 export interface LoadOptions {
   host: string;
@@ -88,15 +89,13 @@ export interface LoadProcess {
 export function spawnLoad(o: LoadOptions, cwd: string): LoadProcess {
   const args = ['--import', 'tsx', fileURLToPath(import.meta.url), '--host', o.host, '--port', String(o.port), '--rate', String(o.rate), '--max', String(o.max), '--seconds', String(o.seconds)];
   const proc = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const { output, exited } = captured(proc);
   return {
     proc,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       await exited;
+      const out = output();
       const last = out.trimEnd().split('\n').at(-1) ?? '';
       try {
         return JSON.parse(last) as LoadResult;

@@ -11,6 +11,7 @@ import * as tar from 'tar';
 import { createHash } from 'node:crypto';
 import { subjects, type AgentReply } from '../../orchestrator/agent/protocol.ts';
 import { scratchDir } from './tmp.ts';
+import { captured } from './captured.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const AGENT_MAIN = join(ROOT, 'orchestrator/agent/main.ts');
@@ -36,14 +37,11 @@ export function startAgentProcess(settings: Record<string, unknown>, opts: { roo
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  let out = '';
-  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const { output, exited } = captured(proc);
   return {
     proc,
     root,
-    output: () => out,
+    output,
     kill: async () => {
       const pgid = proc.pid!;
       if (proc.exitCode === null && proc.signalCode === null) {

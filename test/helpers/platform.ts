@@ -9,6 +9,7 @@
 // with SIGTERM (they remove their containers), then everything else.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { captured } from './captured.ts';
 import { eventually, INGOT_BIN, runCli, startComponentProcess, writeConfig, type StartedComponent } from './component-process.ts';
 import { BULK, startController, type Controller } from './cc-controller.ts';
 import { hostAddress } from './host-address.ts';
@@ -256,14 +257,11 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       },
       spawnCli(args) {
         const proc = spawn(process.execPath, [INGOT_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-        let out = '';
-        proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-        proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-        const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+        const { output, exited } = captured(proc);
         return {
           proc,
-          output: () => out,
-          waitFor: (pattern, timeoutMs = 30_000) => eventually(() => (pattern.test(out) ? out : undefined), timeoutMs, `CLI output matching ${pattern}`),
+          output,
+          waitFor: (pattern, timeoutMs = 30_000) => eventually(() => (pattern.test(output()) ? output() : undefined), timeoutMs, `CLI output matching ${pattern}`),
           async stop() {
             if (proc.exitCode === null && proc.signalCode === null) {
               proc.kill('SIGINT');
