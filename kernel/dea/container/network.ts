@@ -2,15 +2,19 @@
 // a veth pair on its own /30 (no bridge, so containers share no L2), and the DEA's nftables
 // table (rendered by nft-ruleset.ts) for port mapping, masquerade and the egress filter.
 
-import { access, readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { listNetns, NETNS_DIR, netTools } from '../../linux/netns.ts';
 import { run } from './command.ts';
 import { doing } from './errors.ts';
 import type { SlotAddresses } from './ipv4.ts';
 import { netnsName, vethAlias, vethName } from './names.ts';
 import { renderDelete, renderReplace, type RulesetInput } from './nft-ruleset.ts';
 
-const NETNS_DIR = '/run/netns';
 const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
+
+const tools = netTools({ run, doing });
+export const { removeNetns, removeLink, listNftTables, killInside } = tools;
+export { listNetns };
 
 export interface ContainerNet {
   netns: string;
@@ -47,12 +51,7 @@ export async function createContainerNet(
       // through this link (see nft-ruleset.ts); the setting dies with the link.
       if (options.mapLoopback) await writeFile(`/proc/sys/net/ipv4/conf/${veth}/route_localnet`, '1');
     });
-    await doing(`Configuring eth0 in ${netns}`, async () => {
-      await run(['ip', '-n', netns, 'addr', 'add', cidrLen(addresses.container), 'dev', 'eth0']);
-      await run(['ip', '-n', netns, 'link', 'set', 'dev', 'eth0', 'up']);
-      await run(['ip', '-n', netns, 'link', 'set', 'dev', 'lo', 'up']);
-      await run(['ip', '-n', netns, 'route', 'add', 'default', 'via', addresses.gateway]);
-    });
+    await doing(`Configuring eth0 in ${netns}`, () => tools.configureEth0(netns, cidrLen(addresses.container), addresses.gateway));
     return net;
   } catch (err) {
     await removeContainerNet(prefix, id).catch(() => undefined);
@@ -64,28 +63,6 @@ export async function createContainerNet(
 export async function removeContainerNet(prefix: string, id: string): Promise<void> {
   await removeNetns(netnsName(prefix, id));
   await removeLink(vethName(prefix, id));
-}
-
-export async function removeNetns(netns: string): Promise<void> {
-  if (!(await exists(`${NETNS_DIR}/${netns}`))) return;
-  await doing(`Deleting network namespace ${netns}`, () => run(['ip', 'netns', 'delete', netns]));
-}
-
-export async function removeLink(name: string): Promise<void> {
-  if (!(await exists(`/sys/class/net/${name}`))) return;
-  await doing(`Deleting link ${name}`, async () => {
-    const r = await run(['ip', 'link', 'delete', 'dev', name], { allowFailure: true });
-    // Deleting the netns may take the pair with it between the check and the delete.
-    if (r.exitCode !== 0 && (await exists(`/sys/class/net/${name}`))) throw new Error(r.stderr.trim());
-  });
-}
-
-export async function listNetns(): Promise<string[]> {
-  try {
-    return await readdir(NETNS_DIR);
-  } catch {
-    return [];
-  }
 }
 
 /** Host links whose alias starts with `prefix` (the host ends of containers' veths). */
@@ -103,25 +80,10 @@ export async function deleteTable(table: string): Promise<void> {
   await doing(`Deleting nftables table ${table}`, () => run(['nft', '-f', '-'], { input: renderDelete(table) }));
 }
 
-export async function listNftTables(): Promise<string[]> {
-  const r = await run(['nft', '-j', 'list', 'tables']);
-  const doc = JSON.parse(r.stdout || '{"nftables":[]}') as { nftables: Array<{ table?: { family: string; name: string } }> };
-  return doc.nftables.flatMap((e) => (e.table && e.table.family === 'ip' ? [e.table.name] : []));
-}
-
 /** Containers' traffic is routed through the host. The setting is host-wide and shared with
  *  other DEAs and VMs, so it is turned on but never turned back off. */
 export async function enableIpForwarding(): Promise<void> {
   await doing('Enabling IPv4 forwarding', async () => {
     if ((await readFile(IP_FORWARD, 'utf8')).trim() !== '1') await writeFile(IP_FORWARD, '1');
   });
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

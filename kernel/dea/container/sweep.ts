@@ -4,10 +4,9 @@
 // host that comes back after a crash without its data directory.
 
 import { openCgroups } from './cgroups.ts';
-import { run } from './command.ts';
 import { InvalidConfigError, wrapError } from './errors.ts';
 import { nftTableName } from './names.ts';
-import { deleteTable, listLinksByAlias, listNetns, listNftTables, removeLink, removeNetns } from './network.ts';
+import { deleteTable, killInside, listLinksByAlias, listNetns, listNftTables, removeLink, removeNetns } from './network.ts';
 import { DEFAULT_CGROUP_PARENT, DEFAULT_CGROUP_ROOT } from './options.ts';
 import type { SweepReport } from './types.ts';
 
@@ -43,15 +42,7 @@ export async function sweep(prefix: string, options: SweepOptions = {}): Promise
 
   for (const ns of (await listNetns()).filter((n) => n.startsWith(prefix))) {
     // Whatever still runs inside (a launcher outside any cgroup) dies with it.
-    const pids = await run(['ip', 'netns', 'pids', ns], { allowFailure: true });
-    for (const pid of pids.stdout.split('\n').filter((l) => /^\d+$/.test(l.trim()))) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-        report.processes++;
-      } catch {
-        // already gone
-      }
-    }
+    report.processes += await killInside(ns);
     await removeNetns(ns);
     report.netns.push(ns);
   }

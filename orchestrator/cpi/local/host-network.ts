@@ -2,23 +2,17 @@
 // (set before the bridge exists, never removed — DESIGN.md §4), the bridge with the gateway
 // address, the CPI's nftables table, and each VM's veth + network namespace.
 
-import { access, readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { listNetns, netTools, pathExists } from '../../../kernel/linux/netns.ts';
 import { doing } from '../errors.ts';
 import { run } from './command.ts';
 import type { LocalCpiConfig } from './config.ts';
 import { netnsName, nftTableName, vethName } from './names.ts';
 import { renderDelete, renderReplace } from './nft-rules.ts';
 
-const NETNS_DIR = '/run/netns';
-
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const tools = netTools({ run, doing });
+export const { removeNetns, removeLink, listNftTables, killInside } = tools;
+export { listNetns, pathExists as exists };
 
 /** Idempotent; safe when several create_vm calls race (each step tolerates the others'). */
 export async function ensureHostNetwork(config: LocalCpiConfig): Promise<void> {
@@ -27,9 +21,9 @@ export async function ensureHostNetwork(config: LocalCpiConfig): Promise<void> {
   );
   const { bridge } = config;
   await doing(`Creating bridge ${bridge}`, async () => {
-    if (!(await exists(`/sys/class/net/${bridge}`))) {
+    if (!(await pathExists(`/sys/class/net/${bridge}`))) {
       const r = await run(['ip', 'link', 'add', bridge, 'type', 'bridge'], { allowFailure: true });
-      if (r.exitCode !== 0 && !(await exists(`/sys/class/net/${bridge}`))) throw new Error(r.stderr.trim());
+      if (r.exitCode !== 0 && !(await pathExists(`/sys/class/net/${bridge}`))) throw new Error(r.stderr.trim());
     }
     await run(['ip', 'addr', 'replace', `${config.gateway}/${config.subnet.bits}`, 'dev', bridge]);
     await run(['ip', 'link', 'set', 'dev', bridge, 'up']);
@@ -70,12 +64,9 @@ export async function createVmNetwork(
       await run(['ip', 'link', 'set', 'dev', veth, 'master', config.bridge]);
       await run(['ip', 'link', 'set', 'dev', veth, 'up']);
     });
-    await doing(`Configuring eth0 of ${netns} as ${addressing.ip}/${addressing.prefixLength}`, async () => {
-      await run(['ip', '-n', netns, 'addr', 'add', `${addressing.ip}/${addressing.prefixLength}`, 'dev', 'eth0']);
-      await run(['ip', '-n', netns, 'link', 'set', 'dev', 'eth0', 'up']);
-      await run(['ip', '-n', netns, 'link', 'set', 'dev', 'lo', 'up']);
-      await run(['ip', '-n', netns, 'route', 'add', 'default', 'via', addressing.gateway]);
-    });
+    await doing(`Configuring eth0 of ${netns} as ${addressing.ip}/${addressing.prefixLength}`, () =>
+      tools.configureEth0(netns, `${addressing.ip}/${addressing.prefixLength}`, addressing.gateway),
+    );
     return { netns, veth };
   } catch (err) {
     await removeVmNetwork(config.prefix, vmCid).catch(() => undefined);
@@ -88,36 +79,9 @@ export async function removeVmNetwork(prefix: string, vmCid: string): Promise<vo
   await removeLink(vethName(prefix, vmCid));
 }
 
-export async function removeNetns(netns: string): Promise<void> {
-  if (!(await exists(`${NETNS_DIR}/${netns}`))) return;
-  await doing(`Deleting network namespace ${netns}`, () => run(['ip', 'netns', 'delete', netns]));
-}
-
-export async function removeLink(name: string): Promise<void> {
-  if (!(await exists(`/sys/class/net/${name}`))) return;
-  await doing(`Deleting link ${name}`, async () => {
-    const r = await run(['ip', 'link', 'delete', 'dev', name], { allowFailure: true });
-    if (r.exitCode !== 0 && (await exists(`/sys/class/net/${name}`))) throw new Error(r.stderr.trim());
-  });
-}
-
-export async function listNetns(): Promise<string[]> {
-  try {
-    return await readdir(NETNS_DIR);
-  } catch {
-    return [];
-  }
-}
-
 export async function listLinks(): Promise<Array<{ ifname: string; ifalias?: string }>> {
   const r = await run(['ip', '-j', 'link', 'show']);
   return JSON.parse(r.stdout || '[]') as Array<{ ifname: string; ifalias?: string }>;
-}
-
-export async function listNftTables(): Promise<string[]> {
-  const r = await run(['nft', '-j', 'list', 'tables']);
-  const doc = JSON.parse(r.stdout || '{"nftables":[]}') as { nftables: Array<{ table?: { family: string; name: string } }> };
-  return doc.nftables.flatMap((e) => (e.table && e.table.family === 'ip' ? [e.table.name] : []));
 }
 
 export async function deleteNftTable(table: string): Promise<void> {

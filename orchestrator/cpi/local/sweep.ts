@@ -9,7 +9,7 @@ import { CloudError } from '../errors.ts';
 import { cgroupPids, destroyCgroup, CONTROLLERS } from './cgroup.ts';
 import { run } from './command.ts';
 import { DEFAULT_CGROUP_PARENT, DEFAULT_RESERVED_RANGE } from './config.ts';
-import { deleteNftTable, listLinks, listNetns, listNftTables, removeLink, removeNetns } from './host-network.ts';
+import { deleteNftTable, killInside, listLinks, listNetns, listNftTables, removeLink, removeNetns } from './host-network.ts';
 import { nftTableName } from './names.ts';
 import { inSubnet } from './network-settings.ts';
 import { parseCidr } from '../../../kernel/dea/container/ipv4.ts';
@@ -74,15 +74,7 @@ export async function sweep(prefix: string, options: SweepOptions = {}): Promise
   for (const c of CONTROLLERS) await rmdir(join(root, c, parent)).catch(() => undefined);
 
   for (const ns of (await listNetns()).filter((n) => n.startsWith(prefix))) {
-    const r = await run(['ip', 'netns', 'pids', ns], { allowFailure: true });
-    for (const pid of r.stdout.split('\n').filter((l) => /^\d+$/.test(l.trim()))) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-        report.processes++;
-      } catch {
-        // gone
-      }
-    }
+    report.processes += await killInside(ns);
     await removeNetns(ns);
     report.netns.push(ns);
   }
