@@ -7,10 +7,11 @@
 // Local disk (the config's `dir`) is this controller's scratch: tmp/cc-<index>/ as in the local
 // store, and cache/resources/, the resource files the package builder zips. A file enters the
 // cache only once the blobstore holds it (after its PUT, or fetched from it and verified), so
-// a cached resource is a held one and needs no request.
+// a cached resource is a held one and needs no request. The cache is bounded (`cacheMaxBytes`):
+// past it, the least recently used files go (cache-eviction.ts), never one used lately.
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { pipeline } from 'node:stream/promises';
 import { blobRelativePath, KEY_DIGEST, keyProblem, type BlobKind } from '../blobstore/keys.ts';
 import type { Blobstore } from './blobstore.ts';
 import { ContentAddressedStore } from './blobstore-base.ts';
+import { cacheEviction, type CachedFile } from './cache-eviction.ts';
 import { sweepDir } from './blobstore-local.ts';
 
 export class BlobstoreError extends Error {
@@ -43,13 +45,21 @@ export interface HttpBlobstoreOptions {
   /** This controller's local scratch directory. */
   scratchDir: string;
   index: number;
+  /** Bound on the resource cache. */
+  cacheMaxBytes: number;
 }
+
+/** A cached file used this recently is kept over the bound: a package being built reads what it fetched. */
+const CACHE_KEEP_RECENT_MS = 10 * 60_000;
 
 export class HttpBlobstore extends ContentAddressedStore implements Blobstore {
   readonly tmpDir: string;
   private readonly cacheDir: string;
   private readonly base: URL;
   private readonly authorization: string;
+  /** What the cache holds, as last counted plus what entered it since. */
+  private cacheBytes = 0;
+  private trimming: Promise<void> | undefined;
 
   private constructor(private readonly opts: HttpBlobstoreOptions) {
     super();
@@ -64,6 +74,7 @@ export class HttpBlobstore extends ContentAddressedStore implements Blobstore {
     await mkdir(store.tmpDir, { recursive: true });
     await mkdir(join(store.cacheDir, 'resources'), { recursive: true });
     await sweepDir(store.tmpDir);
+    await store.trimCache();
     return store;
   }
 
@@ -117,7 +128,11 @@ export class HttpBlobstore extends ContentAddressedStore implements Blobstore {
 
   async localPath(kind: 'resources', key: string): Promise<string> {
     const path = this.cachePath(key);
-    if ((await this.cachedSize(key)) !== undefined) return path;
+    if ((await this.cachedSize(key)) !== undefined) {
+      const now = new Date();
+      await utimes(path, now, now).catch(() => undefined); // a use: it goes last
+      return path;
+    }
     const blob = await this.open(kind, key);
     if (!blob) throw new BlobstoreError(`The blobstore ${this.url} holds no ${kind} blob ${key}.`, 404);
     const temp = this.tempPath('resource');
@@ -162,8 +177,29 @@ export class HttpBlobstore extends ContentAddressedStore implements Blobstore {
 
   /** Renames a verified file into the cache (an identical file there already is simply replaced). */
   private async intoCache(key: string, file: string): Promise<void> {
+    const { size } = await stat(file);
     await mkdir(join(this.cacheDir, 'resources', key.slice(0, 2)), { recursive: true });
     await rename(file, this.cachePath(key));
+    this.cacheBytes += size;
+    if (this.cacheBytes > this.opts.cacheMaxBytes && !this.trimming) {
+      this.trimming = this.trimCache().finally(() => (this.trimming = undefined));
+    }
+  }
+
+  /** Counts the cache and removes what is past its bound (least recently used, not used lately). */
+  private async trimCache(): Promise<void> {
+    const root = join(this.cacheDir, 'resources');
+    const files: CachedFile[] = [];
+    for (const dir of await readdir(root).catch(() => [] as string[])) {
+      for (const name of await readdir(join(root, dir)).catch(() => [] as string[])) {
+        const path = join(root, dir, name);
+        const s = await stat(path).catch(() => undefined);
+        if (s?.isFile()) files.push({ path, size: s.size, usedAtMs: s.mtimeMs });
+      }
+    }
+    const evicted = cacheEviction(files, this.opts.cacheMaxBytes, Date.now(), CACHE_KEEP_RECENT_MS);
+    for (const f of evicted) await rm(f.path, { force: true });
+    this.cacheBytes = files.reduce((n, f) => n + f.size, 0) - evicted.reduce((n, f) => n + f.size, 0);
   }
 
   // ---- HTTP ---------------------------------------------------------------------------------

@@ -42,5 +42,5 @@ export const Blobstore = {
 /** The blobstore of a controller's config (`dir` resolved), as the controller of `index` uses it. */
 export async function openBlobstore(config: CcConfig['blobstore'], index: number): Promise<Blobstore> {
   if (config.url === undefined) return LocalBlobstore.open(config.dir, index);
-  return HttpBlobstore.open({ url: config.url, user: config.user!, password: config.password!, timeoutMs: config.timeout_s * 1000, scratchDir: config.dir, index });
+  return HttpBlobstore.open({ url: config.url, user: config.user!, password: config.password!, timeoutMs: config.timeout_s * 1000, scratchDir: config.dir, index, cacheMaxBytes: config.cache_mb * 1024 * 1024 });
 }

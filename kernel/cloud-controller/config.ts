@@ -91,6 +91,8 @@ export const ccConfig = componentConfig({
       password: z.string().min(16, 'expected at least 16 characters').optional(),
       /** Bound on waiting for the blobstore's answer, and on silence during a transfer. */
       timeout_s: z.number().positive().default(30),
+      /** With url: the bound on the local cache of resource files (least recently used go first). */
+      cache_mb: z.number().positive().default(1024),
     })
     .strict()
     .superRefine(checkBlobstore),

@@ -56,9 +56,9 @@ const cc = (blobstore: string) =>
   `${nats}system_domain: sys.example.com\ndb:\n  url: 'sqlite::memory:'\njwt:\n  secret: ${'x'.repeat(32)}\nadmin:\n  user: a\n  password: admin-password\nbulk_api:\n  user: b\n  password: bulk-password\nblobstore:\n${blobstore}`;
 
 test("the controller's blobstore: a directory, or a url with its credential", (t) => {
-  t.deepEqual(parseConfig(cc('  dir: /var/blobs\n'), 'cc.yml', ccConfig).blobstore, { dir: '/var/blobs', timeout_s: 30 });
+  t.deepEqual(parseConfig(cc('  dir: /var/blobs\n'), 'cc.yml', ccConfig).blobstore, { dir: '/var/blobs', timeout_s: 30, cache_mb: 1024 });
   const remote = parseConfig(cc('  dir: /var/scratch\n  url: http://10.0.0.8:9025\n  user: blobstore\n  password: sixteen-chars-pw\n'), 'cc.yml', ccConfig).blobstore;
-  t.deepEqual(remote, { dir: '/var/scratch', url: 'http://10.0.0.8:9025', user: 'blobstore', password: 'sixteen-chars-pw', timeout_s: 30 });
+  t.deepEqual(remote, { dir: '/var/scratch', url: 'http://10.0.0.8:9025', user: 'blobstore', password: 'sixteen-chars-pw', timeout_s: 30, cache_mb: 1024 });
 });
 
 test("the controller's blobstore: a url without a credential, a credential in the url or without a url is refused", (t) => {
