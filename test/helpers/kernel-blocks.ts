@@ -1,6 +1,8 @@
 // Address and port blocks of the suites that create containers, kept disjoint so that test
-// files running side by side never map the same host port or route the same subnet. Within
-// its block a file picks at random, so a dead run's leftovers rarely get in the way.
+// files running side by side never map the same host port or route the same subnet: one block
+// per file (two files drawing from one block at random collided now and then — a request to
+// one DEA's port answered by the other's instance). Within its block a file picks at random,
+// so a dead run's leftovers rarely get in the way.
 import { randomInt } from 'node:crypto';
 
 interface Block {
@@ -20,7 +22,9 @@ function block(octets: [number, number], ports: [number, number], span: number):
 
 export const KERNEL_BLOCKS = {
   deaContainer: block([100, 149], [30_000, 35_000], 500),
-  dea: block([150, 169], [35_000, 37_000], 100),
+  dea: block([150, 156], [35_000, 35_700], 100),
+  deaCluster: block([157, 163], [35_700, 36_400], 100),
+  deaDrain: block([164, 169], [36_400, 37_000], 100),
   e2e: block([170, 189], [37_000, 39_000], 100),
   // 10.254.250.0/24 and ports 61000+ belong to `npm run start:processes` (scripts/local-kernel/dea.yml).
 } as const;

@@ -68,8 +68,8 @@ test.before(async (t) => {
   const droplet = await buildDroplet(APP_DIR, 'node server.js');
   dirs.push(dirname(droplet.file));
   blobs.put('/droplets/probe', readFileSync(droplet.file));
-  const octet = KERNEL_BLOCKS.dea.subnetOctet();
-  const portBase = KERNEL_BLOCKS.dea.portBase();
+  const octet = KERNEL_BLOCKS.deaCluster.subnetOctet();
+  const portBase = KERNEL_BLOCKS.deaCluster.portBase();
   // Partial context first, so that after.always can clean up whatever did start.
   const deas: Dea[] = [];
   t.context = { nats, nc, blobs, registry, droplet, deas, host, messages, dirs };

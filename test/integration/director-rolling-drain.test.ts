@@ -45,7 +45,7 @@ test.before(async () => {
     base_dir: scratchDir('dea-drain-base'),
     prefix: runPrefix(),
     memory_mb: 256,
-    network: { subnet: `10.254.${KERNEL_BLOCKS.dea.subnetOctet()}.0/26`, host_ports: { start: KERNEL_BLOCKS.dea.portBase(), count: 4 } },
+    network: { subnet: `10.254.${KERNEL_BLOCKS.deaDrain.subnetOctet()}.0/26`, host_ports: { start: KERNEL_BLOCKS.deaDrain.portBase(), count: 4 } },
     evacuation_timeout_s: 30,
     drain_timeout_s: 20,
   });
