@@ -55,6 +55,16 @@ export function downInstances(instances: WatchedInstance[], nowMs: number, o: { 
   return down;
 }
 
+/**
+ * The down instances seen down at an earlier look too. One look asks the CPI about each VM in
+ * turn, so VMs lost together can straddle it: the first look may see one of them. The
+ * resurrector acts only once every instance it would recreate was confirmed by a second look,
+ * by which time the meltdown count has seen them all.
+ */
+export function unconfirmedDown(down: DownInstance[], seenBefore: ReadonlySet<string>): DownInstance[] {
+  return down.filter((x) => !seenBefore.has(x.uuid));
+}
+
 export interface ResurrectorPolicy {
   minimum_down_jobs: number;
   /** A share from 0 to 1. */

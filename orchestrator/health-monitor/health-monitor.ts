@@ -1,10 +1,10 @@
 // The health monitor inside the director (BOSH's health monitor with its resurrector plugin):
 // it reads every agent's heartbeats and alerts on the mbus with its own read-only user, and
 // every scan_interval_ms looks at each deployment — a VM the CPI no longer has, or an agent
-// silent past agent_timeout_ms, is down. Down instances are recreated by a `scan_and_fix` task
-// under the deployment's lock, unless the deployment is melting down (analysis.ts) or
-// resurrection is off: then it only alerts. Alerts are events (store.addEvent), each raised
-// once per episode. A deployment some task holds the lock of is left alone until it ends.
+// silent past agent_timeout_ms, is down. Down instances, once a second look confirms them, are
+// recreated by a `scan_and_fix` task under the deployment's lock, unless the deployment is
+// melting down (analysis.ts) or resurrection is off: then it only alerts. Alerts are events
+// (store.addEvent), each raised once per episode. A deployment some task holds the lock of is left alone until it ends.
 import { connect, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from 'pino';
 import { Alert, Heartbeat } from '../agent/protocol.ts';
@@ -15,7 +15,7 @@ import { LockHeldError } from '../director/errors.ts';
 import type { MbusCredential } from '../director/mbus.ts';
 import type { DirectorStore } from '../director/store.ts';
 import type { TaskRunner } from '../director/task-runner.ts';
-import { downInstances, meltdownVerdict, pruneDown, type WatchedInstance } from './analysis.ts';
+import { downInstances, meltdownVerdict, pruneDown, unconfirmedDown, type WatchedInstance } from './analysis.ts';
 
 /** The settings key `PUT /resurrection` writes (BOSH's resurrection_paused). */
 export const RESURRECTION_PAUSED = 'resurrection_paused';
@@ -131,12 +131,12 @@ export class HealthMonitor {
   private async scanDeployment(name: string, paused: boolean): Promise<void> {
     const now = Date.now();
     const [instances, vms] = await Promise.all([this.d.store.instances(name), this.d.store.vms(name)]);
-    const watched: WatchedInstance[] = [];
-    for (const i of instances) {
+    // The CPI is asked about every VM at once: VMs lost together are seen together.
+    const looks = instances.map(async (i): Promise<WatchedInstance | undefined> => {
       const vm = vms.find((v) => v.instance_id === i.id);
-      if (!vm) continue;
+      if (!vm) return undefined;
       const heartbeat = this.lastHeartbeat.get(vm.agent_id);
-      watched.push({
+      return {
         uuid: i.uuid,
         label: `${i.instance_group}/${i.idx}`,
         agent_id: vm.agent_id,
@@ -144,8 +144,9 @@ export class HealthMonitor {
         vm_created_ms: Date.parse(vm.created_at),
         vm_exists: this.d.cpi ? await this.d.cpi.has_vm(vm.cid).catch(() => true) : true,
         ...(heartbeat !== undefined ? { last_heartbeat_ms: heartbeat } : {}),
-      });
-    }
+      };
+    });
+    const watched = (await Promise.all(looks)).filter((w) => w !== undefined);
     let down = downInstances(watched, now, { agentTimeoutMs: this.d.config.agent_timeout_ms, watchingSinceMs: this.startedAt });
     // A task that took the deployment while we looked may be what removed a VM: look next time.
     if (down.length && (await this.d.store.locks()).some((l) => l.name === deploymentLock(name))) down = [];
@@ -156,6 +157,7 @@ export class HealthMonitor {
 
     const alerted = this.alertedDown.get(name) ?? new Set<string>();
     for (const uuid of alerted) if (!down.some((x) => x.uuid === uuid)) alerted.delete(uuid);
+    const unconfirmed = unconfirmedDown(down, alerted);
     for (const x of down) {
       if (alerted.has(x.uuid)) continue;
       alerted.add(x.uuid);
@@ -191,6 +193,7 @@ export class HealthMonitor {
       return;
     }
     this.alertedHold.delete(name);
+    if (unconfirmed.length > 0) return; // the next look confirms them, or finds the rest of a meltdown
     // A resurrection that failed is tried again only after agent_timeout_ms, not every scan.
     const previous = this.lastFix.has(name) ? await this.d.store.task(this.lastFix.get(name)!) : undefined;
     if (previous?.state === 'error' && previous.ended_at) {

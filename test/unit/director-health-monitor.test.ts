@@ -14,6 +14,7 @@ import {
   meltdownVerdict,
   pruneDown,
   RESOLUTIONS,
+  unconfirmedDown,
   type ResurrectorPolicy,
   type WatchedInstance,
 } from '../../orchestrator/health-monitor/analysis.ts';
@@ -76,6 +77,12 @@ test('meltdown needs both the minimum count and the share, within the window', (
 test('pruneDown forgets what left the window and keeps the rest', (t) => {
   const m = pruneDown(downAt(0, 59, 61), NOW, policy);
   t.deepEqual([...m.keys()], ['u0', 'u1']);
+});
+
+test('the resurrector waits for a second look at an instance first seen down now', (t) => {
+  const down = downInstances([watched(0, { vm_exists: false }), watched(1, { vm_exists: false }), watched(2)], NOW, timing);
+  t.deepEqual(unconfirmedDown(down, new Set(['u0'])).map((d) => d.label), ['router/1']);
+  t.deepEqual(unconfirmedDown(down, new Set(['u0', 'u1', 'u9'])), []);
 });
 
 test('cloud-check: a missing VM, an unresponsive agent, a missing disk; a healthy instance nothing', (t) => {
