@@ -1,12 +1,11 @@
-// The ccdb's PostgreSQL server as its child: started through setpriv (an unprivileged user,
-// and a parent-death signal so a killed component leaves no server behind holding the port
-// and the data directory), awaited until it accepts connections, and stopped fast (SIGINT:
+// The ccdb's PostgreSQL server as its child (kernel/component/server-child.ts: unprivileged,
+// gone with its parent), awaited until it accepts connections, and stopped fast (SIGINT:
 // sessions closed, data checkpointed). Unlike a service node's servers it is never restarted
 // here: a server that dies is the component's death, and the agent restarts the whole job.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../component/mod.ts';
+import { hasExited, spawnServer, stopServer, waitServing, type ServerChild } from '../component/server-child.ts';
 import { CcdbError } from './errors.ts';
 
 export interface PostmasterOptions {
@@ -41,19 +40,18 @@ const STOP_SIGNAL: NodeJS.Signals = 'SIGINT';
 const OUTPUT_KEPT = 8000;
 
 export class Postmaster {
-  private child: ChildProcess | undefined;
+  private server: ServerChild | undefined;
   private stopping = false;
-  private output = '';
   private startedAt: number | undefined;
 
   constructor(private readonly opts: PostmasterOptions) {}
 
   get pid(): number | undefined {
-    return this.running ? this.child?.pid : undefined;
+    return this.running ? this.server?.process.pid : undefined;
   }
 
   get running(): boolean {
-    return this.child !== undefined && alive(this.child);
+    return this.server !== undefined && !hasExited(this.server.process);
   }
 
   /** When this component's server started (ms since the epoch). */
@@ -63,15 +61,26 @@ export class Postmaster {
 
   /** Starts the server and waits until it accepts connections; `onExit` hears of any exit not asked for. */
   async start(onExit: (exit: ServerExit) => void): Promise<void> {
-    await clearStale(this.opts.dataDir, this.opts.stopTimeoutMs, this.opts.log, [join(this.opts.socketDir, `.s.PGSQL.${this.opts.port}.lock`)]);
-    const child = this.spawn();
+    const o = this.opts;
+    await clearStale(o.dataDir, o.stopTimeoutMs, o.log, [join(o.socketDir, `.s.PGSQL.${o.port}.lock`)]);
+    const settings = Object.entries({ listen_addresses: o.host, ...o.settings }).flatMap(([k, v]) => ['-c', `${k}=${typeof v === 'boolean' ? (v ? 'on' : 'off') : v}`]);
+    const server = spawnServer([o.binary, '-D', o.dataDir, '-p', String(o.port), '-k', o.socketDir, ...settings], { runAs: o.runAs, stopSignal: STOP_SIGNAL, keep: OUTPUT_KEPT });
+    this.server = server;
+    this.startedAt = Date.now();
+    server.process.on('error', (err) => o.log.error({ err: err.message }, 'starting postgres failed'));
     let ready = false;
-    child.once('exit', (code, signal) => {
-      // An exit at start is waitReady's to report, with the server's last words.
+    server.process.once('exit', (code, signal) => {
+      // An exit at start is waitServing's to report, with the server's last words.
       if (ready && !this.stopping) onExit({ code, signal, lastLines: this.lastLines() });
     });
     try {
-      await this.waitReady(child);
+      await waitServing(server.process, {
+        name: 'postgres',
+        timeoutMs: o.startTimeoutMs,
+        probe: o.probe,
+        lastWords: async () => this.lastLines(5).join(' | ') || 'no output',
+        fail: (message) => new CcdbError(message),
+      });
     } catch (err) {
       await this.stop();
       throw err;
@@ -81,51 +90,13 @@ export class Postmaster {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    const child = this.child;
-    if (!child || !alive(child)) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill(STOP_SIGNAL);
-    const timer = setTimeout(() => {
-      this.opts.log.warn({ pid: child.pid, grace_ms: this.opts.stopTimeoutMs }, 'postgres did not stop in time; killing it');
-      child.kill('SIGKILL');
-    }, this.opts.stopTimeoutMs);
-    await exited;
-    clearTimeout(timer);
+    const child = this.server?.process;
+    if (!child) return;
+    await stopServer(child, STOP_SIGNAL, this.opts.stopTimeoutMs, () => this.opts.log.warn({ pid: child.pid, grace_ms: this.opts.stopTimeoutMs }, 'postgres did not stop in time; killing it'));
   }
 
   lastLines(n = 10): string[] {
-    return this.output.trim().split('\n').filter(Boolean).slice(-n);
-  }
-
-  private spawn(): ChildProcess {
-    const o = this.opts;
-    const asUser = o.runAs !== undefined ? [`--reuid=${o.runAs}`, `--regid=${o.runAs}`, '--init-groups'] : [];
-    const settings = Object.entries({ listen_addresses: o.host, ...o.settings }).flatMap(([k, v]) => ['-c', `${k}=${typeof v === 'boolean' ? (v ? 'on' : 'off') : v}`]);
-    // setpriv execs the server itself, so the pid we hold is the postmaster's.
-    const argv = [...asUser, '--pdeathsig', STOP_SIGNAL.replace(/^SIG/, ''), '--', o.binary, '-D', o.dataDir, '-p', String(o.port), '-k', o.socketDir, ...settings];
-    const child = spawn('setpriv', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    this.output = '';
-    this.startedAt = Date.now();
-    for (const s of [child.stdout!, child.stderr!]) s.on('data', (c: Buffer) => (this.output = (this.output + c.toString()).slice(-OUTPUT_KEPT)));
-    child.on('error', (err) => this.opts.log.error({ err: err.message }, 'starting postgres failed'));
-    return child;
-  }
-
-  private async waitReady(child: ChildProcess): Promise<void> {
-    const deadline = Date.now() + this.opts.startTimeoutMs;
-    let lastErr = '';
-    while (Date.now() < deadline) {
-      if (!alive(child)) throw new CcdbError(`postgres exited at start (${child.exitCode ?? child.signalCode}): ${this.lastLines(5).join(' | ') || 'no output'}`);
-      try {
-        await this.opts.probe();
-        return;
-      } catch (err) {
-        lastErr = (err as Error).message;
-      }
-      await sleep(100);
-    }
-    throw new CcdbError(`postgres did not accept connections within ${this.opts.startTimeoutMs} ms (${lastErr}): ${this.lastLines(5).join(' | ') || 'no output'}`);
+    return (this.server?.output() ?? '').trim().split('\n').filter(Boolean).slice(-n);
   }
 }
 
@@ -188,10 +159,6 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   } catch {
     // gone meanwhile
   }
-}
-
-function alive(child: ChildProcess): boolean {
-  return child.exitCode === null && child.signalCode === null;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,12 +1,12 @@
-// One supervised server (a postmaster, a mariadbd, a unit's redis-server) that a node owns: started through
-// setpriv so it runs as an unprivileged user and gets a parent-death signal (a killed node
-// leaves no orphan holding the port and the data directory's lock; the restarted node starts
-// it again). A server that dies while it should run is started again after a back-off; a stop
-// the node asks for is not. Shared by the backends, which differ only in their command line,
-// their stop signal and how they are probed.
-import { spawn, type ChildProcess } from 'node:child_process';
+// One supervised server (a postmaster, a mariadbd, a unit's redis-server) that a node owns, as
+// its child (kernel/component/server-child.ts: unprivileged, gone with its parent — the
+// restarted node starts it again). A server that dies while it should run is started again
+// after a back-off; a stop the node asks for is not. Shared by the backends, which differ only
+// in their command line, their stop signal and how they are probed.
+import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../component/mod.ts';
+import { hasExited, spawnServer, stopServer, waitServing, type ServerChild } from '../../component/server-child.ts';
 import { UnitError } from '../errors.ts';
 
 export interface SupervisedServerOptions {
@@ -38,13 +38,15 @@ const RESTART_MAX_MS = 30_000;
 /** A server that ran this long is healthy again: its back-off starts over. */
 const STABLE_AFTER_MS = 60_000;
 const STOP_GRACE_MS = 15_000;
+/** Output kept for the last words of a server that would not start. */
+const OUTPUT_KEPT = 4000;
 
 export class SupervisedServer {
   private child: ChildProcess | undefined;
+  private server: ServerChild | undefined;
   private wanted = false;
   private failures = 0;
   private restartTimer: NodeJS.Timeout | undefined;
-  private output = '';
   restarts = 0;
 
   constructor(private readonly opts: SupervisedServerOptions) {}
@@ -54,7 +56,7 @@ export class SupervisedServer {
   }
 
   get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+    return this.child !== undefined && !hasExited(this.child);
   }
 
   /**
@@ -88,14 +90,11 @@ export class SupervisedServer {
   }
 
   private spawn(): ChildProcess {
-    const { command, runAs, stopSignal } = this.opts;
-    const asUser = runAs !== undefined ? [`--reuid=${runAs}`, `--regid=${runAs}`, '--init-groups'] : [];
-    // setpriv execs the server itself, so the pid we hold is the server's.
-    const child = spawn('setpriv', [...asUser, '--pdeathsig', stopSignal.replace(/^SIG/, ''), '--', ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = spawnServer(this.opts.command, { runAs: this.opts.runAs, stopSignal: this.opts.stopSignal, keep: OUTPUT_KEPT });
+    const child = server.process;
+    this.server = server;
     this.child = child;
-    this.output = '';
     const startedAt = Date.now();
-    for (const s of [child.stdout!, child.stderr!]) s.on('data', (c: Buffer) => (this.output = (this.output + c.toString()).slice(-4000)));
     child.on('error', (err) => this.opts.log.error({ server: this.opts.name, err: err.message }, `starting ${this.opts.name} failed`));
     child.once('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
@@ -127,31 +126,18 @@ export class SupervisedServer {
     }
   }
 
-  private async waitReady(child: ChildProcess): Promise<void> {
-    const deadline = Date.now() + this.opts.startTimeoutMs;
-    let lastErr = '';
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new UnitError(`${this.opts.name} exited at start (${child.exitCode ?? child.signalCode}): ${await this.lastWords()}`);
-      }
-      try {
-        await this.opts.probe();
-        return;
-      } catch (err) {
-        lastErr = (err as Error).message;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new UnitError(`${this.opts.name} did not answer within ${this.opts.startTimeoutMs} ms (${lastErr}): ${await this.lastWords()}`);
+  private waitReady(child: ChildProcess): Promise<void> {
+    return waitServing(child, {
+      name: this.opts.name,
+      timeoutMs: this.opts.startTimeoutMs,
+      probe: this.opts.probe,
+      lastWords: () => this.lastWords(),
+      fail: (message) => new UnitError(message),
+    });
   }
 
-  private async kill(child: ChildProcess): Promise<void> {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill(this.opts.stopSignal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-    await exited;
-    clearTimeout(timer);
+  private kill(child: ChildProcess): Promise<void> {
+    return stopServer(child, this.opts.stopSignal, STOP_GRACE_MS);
   }
 
   /**
@@ -197,6 +183,6 @@ export class SupervisedServer {
         // no log yet
       }
     }
-    return [this.output.trim(), logTail].filter(Boolean).join(' | ') || 'no output';
+    return [(this.server?.output() ?? '').trim(), logTail].filter(Boolean).join(' | ') || 'no output';
   }
 }
