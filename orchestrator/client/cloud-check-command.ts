@@ -24,7 +24,7 @@ export class ProblemsFoundError extends Error {
 }
 
 /** Every resolution the director knows (BOSH's names). */
-export const RESOLUTION_NAMES = ['recreate_vm', 'reboot_vm', 'delete_vm_reference', 'delete_disk_reference', 'reattach_disk', 'ignore'] as const;
+export const RESOLUTION_NAMES = ['recreate_vm', 'reboot_vm', 'delete_vm_reference', 'delete_disk_reference', 'reattach_disk', 'reattach_disk_and_reboot', 'ignore'] as const;
 
 /** The resolution of each problem for `--auto` (its first, the default) or `--resolution R` (R where offered, else ignore). Pure. */
 export function chooseResolutions(problems: Problem[], choice: { auto: true } | { resolution: string }): Record<string, string> {

@@ -106,7 +106,7 @@ export const RESOLUTIONS = {
   unresponsive_agent: ['recreate_vm', 'reboot_vm', 'delete_vm_reference', 'ignore'],
   missing_disk: ['delete_disk_reference', 'ignore'],
   /** The disk exists but its instance's agent does not list it mounted (BOSH's name). */
-  mount_info_mismatch: ['reattach_disk', 'ignore'],
+  mount_info_mismatch: ['reattach_disk', 'reattach_disk_and_reboot', 'ignore'],
 } as const;
 
 export type ProblemType = keyof typeof RESOLUTIONS;
@@ -120,6 +120,7 @@ export const RESOLUTION_PLANS: Record<Resolution, string> = {
   delete_vm_reference: 'Delete VM reference (forget the VM; the next deploy creates one)',
   delete_disk_reference: 'Delete disk reference (forget the disk; the next deploy creates one)',
   reattach_disk: "Reattach disk (attach it to the instance's VM, mount it, restart the jobs)",
+  reattach_disk_and_reboot: "Reattach disk and reboot instance (attach and mount it, reboot the VM, start the jobs)",
   ignore: 'Skip for now',
 };
 

@@ -4,7 +4,8 @@
 // persistent disk. The health monitor watches but does not resurrect (it would race cck).
 // An agent frozen (SIGSTOP) is unresponsive and `--resolution reboot_vm` brings it back on the
 // same VM; the router's disk unmounted inside its VM behind everyone's back is a
-// mount_info_mismatch and `--resolution reattach_disk` brings its data back on the same VM;
+// mount_info_mismatch and `--resolution reattach_disk` brings its data back on the same VM
+// (`reattach_disk_and_reboot` too, rebooting the VM);
 // the CPI's disk removed behind the director's back is a missing_disk, `--resolution
 // delete_disk_reference` forgets it, and the next deploy gives the router a new disk.
 // VMs and processes are swept first and last, whatever happens.
@@ -150,7 +151,7 @@ test.serial('a disk unmounted inside its VM is a mount_info_mismatch; reattach_d
   t.regex(report.stdout, new RegExp(`mount_info_mismatch +Disk ${disk} of router/0 should be mounted on VM ${cid}`));
   t.is(problemRows(report.stdout), 1, report.stdout);
   const problems = (await api.request('GET', '/deployments/dd/problems')).body as Array<{ type: string; resolutions: Array<{ name: string }> }>;
-  t.deepEqual(problems.map((p) => [p.type, p.resolutions.map((r) => r.name)]), [['mount_info_mismatch', ['reattach_disk', 'ignore']]]);
+  t.deepEqual(problems.map((p) => [p.type, p.resolutions.map((r) => r.name)]), [['mount_info_mismatch', ['reattach_disk', 'reattach_disk_and_reboot', 'ignore']]]);
 
   const begun = Date.now();
   const fix = await cli('-d', 'dd', 'cck', '--resolution', 'reattach_disk');
@@ -160,6 +161,26 @@ test.serial('a disk unmounted inside its VM is a mount_info_mismatch; reattach_d
   const after = await router();
   t.is(after.vm_cid, cid, 'the same VM');
   t.is(after.process_state, 'running');
+  const read = await execInVm(fx!.prefix, cid, ['cat', '/var/vcap/store/marker']);
+  t.is(read.stdout.trim(), 'kept-across-reattach', read.stderr);
+  t.true(await eventually(() => routerAnswers(after.ips[0]!), 30_000, 'the router answers'));
+  const again = await cli('-d', 'dd', 'cloud-check', '--report');
+  t.is(again.code, 0, `${again.stdout}\n${again.stderr}`);
+});
+
+test.serial('reattach_disk_and_reboot: the disk mounted again, the VM rebooted (a new agent), the data back', async (t) => {
+  t.timeout(150_000);
+  const cid = (await router()).vm_cid!;
+  const agentBefore = (await vmRecord(cid)).agent?.pid;
+  await unmountStore(cid);
+  const fix = await cli('-d', 'dd', 'cck', '--resolution', 'reattach_disk_and_reboot');
+  t.is(fix.code, 0, `${fix.stdout}\n${fix.stderr}`);
+  t.regex(fix.stdout, /mount_info_mismatch .* \(reattach_disk_and_reboot\)/);
+  t.regex((await tasksOf('cck_apply'))[0]!.result ?? '', /1 problem of dd resolved: reattach_disk_and_reboot ×1/);
+  const after = await router();
+  t.is(after.vm_cid, cid, 'the same VM');
+  t.is(after.process_state, 'running');
+  t.not((await vmRecord(cid)).agent?.pid, agentBefore, 'a new agent process: the VM rebooted');
   const read = await execInVm(fx!.prefix, cid, ['cat', '/var/vcap/store/marker']);
   t.is(read.stdout.trim(), 'kept-across-reattach', read.stderr);
   t.true(await eventually(() => routerAnswers(after.ips[0]!), 30_000, 'the router answers'));

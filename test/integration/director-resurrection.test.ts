@@ -7,7 +7,9 @@
 // running and its disk's data; two of four killed at once are left alone with a meltdown
 // alert, and `ingot cloud-check --auto` repairs them; with resurrection off nothing is
 // recreated until it is on again; `ingot recreate` gives a new VM with the same disk data; an
-// agent frozen (SIGSTOP) past its timeout is resurrected too.
+// agent frozen (SIGSTOP) past its timeout is resurrected too. Last, create-swap-delete with
+// those disks: each new VM is made while the old one serves, then the disk and its data move
+// over; a new VM that does not come up hands the disk back and the old one serves again.
 // VMs and processes are swept first and last, whatever happens.
 import anyTest, { type TestFn } from 'ava';
 import { execFile } from 'node:child_process';
@@ -17,7 +19,7 @@ import { eventually, runCli } from '../helpers/component-process.ts';
 import { execInVm, vmPids, type CpiFixture } from '../helpers/cpi-local.ts';
 import type { DirectorClient, DirectorProcess } from '../helpers/director.ts';
 import { loginCli, routerAnswers } from '../helpers/director-cli-session.ts';
-import { kernelManifest, startDeployFixture, stopDeployFixture } from '../helpers/director-deploy-fixture.ts';
+import { kernelManifest, startDeployFixture, stopDeployFixture, type KernelManifestOptions } from '../helpers/director-deploy-fixture.ts';
 import { scratchDir } from '../helpers/tmp.ts';
 
 const execFileP = promisify(execFile);
@@ -38,10 +40,11 @@ const HEALTH_MONITOR = {
 let fx: CpiFixture | undefined;
 let director: DirectorProcess | undefined;
 let api: DirectorClient;
+let releaseVersion = '';
 
 /** nats and three routers (director-deploy-fixture's), each router with a persistent disk. */
-function manifest(releaseVersion: string): string {
-  const m = parse(kernelManifest({ releaseVersion, routers: 3, watch: '1000-60000' })) as { instance_groups: Array<Record<string, unknown>> };
+function manifest(releaseVersion: string, o: Partial<KernelManifestOptions> = {}): string {
+  const m = parse(kernelManifest({ releaseVersion, routers: 3, watch: '1000-60000', ...o })) as { instance_groups: Array<Record<string, unknown>> };
   m.instance_groups.find((g) => g.name === 'router')!.persistent_disk = 16;
   return stringify(m);
 }
@@ -102,6 +105,7 @@ test.before(async (t) => {
   const started = await startDeployFixture('director-resurrection', (f) => (fx = f), { watch_poll_ms: 250 }, HEALTH_MONITOR);
   director = started.director;
   api = director.client();
+  releaseVersion = started.releaseVersion;
   const begun = Date.now();
   const r = await api.request('POST', '/deployments', undefined, { raw: Buffer.from(manifest(started.releaseVersion)) });
   if (r.status !== 202) throw new Error(`deploy: ${r.status} ${r.text}`);
@@ -253,4 +257,52 @@ test.serial('an agent frozen past its timeout (its VM still there) is resurrecte
   const down = (await events()).find((e) => e.context.kind === 'down' && e.instance === 'router/1' && /agent is unresponsive/.test(e.context.title));
   t.truthy(down);
   t.true(await until('the router answers', 30_000, () => routerAnswers(after.ips[0]!)));
+});
+
+/** Deploys `text`, waits for its task, and returns the task with its debug lines. */
+async function deploy(text: string): Promise<{ state: string; result: string; debug: string[] }> {
+  const r = await api.request('POST', '/deployments', undefined, { raw: Buffer.from(text) });
+  if (r.status !== 202) throw new Error(`deploy: ${r.status} ${r.text}`);
+  const task = await api.waitForTask(r.body.id, ['done', 'error', 'cancelled'], 240_000);
+  const debug = (await api.request('GET', `/tasks/${r.body.id}/output?type=debug`)).text.split('\n').filter(Boolean).map((l) => JSON.parse(l).line as string);
+  return { state: task.state, result: task.result ?? '', debug };
+}
+
+test.serial('create-swap-delete with a persistent disk: the new VM is made while the old one serves, then takes the disk and its data; one that fails hands it back', async (t) => {
+  t.timeout(300_000);
+  const swap = { routerUpdate: { vm_strategy: 'create-swap-delete' } };
+  const before = await instances();
+  const old = before.get('router/0')!.vm_cid!;
+  const write = await execInVm(fx!.prefix, old, ['sh', '-c', 'echo moved-with-its-disk > /var/vcap/store/marker']);
+  t.is(write.code, 0, write.stderr);
+  const r = await deploy(manifest(releaseVersion, { ...swap, routerEnv: { generation: 2 } }));
+  t.is(r.state, 'done', `${r.result}\n${r.debug.join('\n')}`);
+  t.regex(r.result, /3 recreated/);
+  const created = r.debug.findIndex((l) => l.includes(`next to VM ${old} (create-swap-delete): the old one runs until the new one takes its disk`));
+  const moved = r.debug.findIndex((l) => new RegExp(`router/0 \\(canary\\): disk \\S+ moved from VM ${old} to VM`).test(l));
+  const deleted = r.debug.findIndex((l) => l.includes(`deleted VM ${old} `));
+  t.true(created >= 0 && moved > created && deleted > moved, `created at line ${created}, disk moved at ${moved}, old deleted at ${deleted}:\n${r.debug.join('\n')}`);
+  const after = await instances();
+  for (const n of ['router/0', 'router/1', 'router/2']) {
+    t.not(after.get(n)!.vm_cid, before.get(n)!.vm_cid, `${n} has a new VM`);
+    t.is(after.get(n)!.process_state, 'running', n);
+  }
+  const fresh = after.get('router/0')!;
+  t.is(await readMarker(fresh.vm_cid!), 'moved-with-its-disk');
+  t.true(await until('router/0 answers on its new VM', 30_000, () => routerAnswers(fresh.ips[0]!)));
+  t.deepEqual(await vmPids(fx!.prefix, old), [], 'the old VM is gone');
+
+  // An address no VM has: the new VM's router cannot listen, so it never reaches running.
+  const failed = await deploy(manifest(releaseVersion, { ...swap, routerEnv: { generation: 3 }, routerHost: '192.0.2.10', watch: '1000-8000' }));
+  t.is(failed.state, 'error');
+  t.regex(failed.result, /Updating instance router\/0 \(canary\): job router did not reach running/);
+  t.true(failed.debug.some((l) => l.includes(`router/0 (canary): VM ${fresh.vm_cid} runs again on its disk`)), failed.debug.join('\n'));
+  const back = await until('router/0 running on its old VM', 60_000, async () => {
+    const row = (await instances()).get('router/0')!;
+    return row.process_state === 'running' ? row : undefined;
+  });
+  t.is(back.vm_cid, fresh.vm_cid);
+  t.is(await readMarker(back.vm_cid!), 'moved-with-its-disk');
+  t.true(await until('router/0 answers on its old VM', 30_000, () => routerAnswers(back.ips[0]!)));
+  t.is(((await api.request('GET', '/deployments/dd')).body.vms as unknown[]).length, 4, 'the new VM was deleted: one VM per instance');
 });

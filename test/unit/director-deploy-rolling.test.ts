@@ -99,14 +99,16 @@ function recreate(d: DesiredInstance, o: { disk?: string; before?: Partial<Desir
   return { action: 'recreate', group: d.group, index: d.index, uuid: d.uuid, reasons: ['stemcell'], desired: d, deployed: { group: d.group, index: d.index, uuid: d.uuid, state: 'running', spec, vm: { cid: 'vm-1', agent_id: 'a1' }, disk_cid: o.disk ?? null } };
 }
 
-test('create-swap-delete applies to recreates of instances without a static IP or a persistent disk', (t) => {
+test('create-swap-delete applies to recreates of instances without a static IP, their disk moving over', (t) => {
   const csd = policy({ vm_strategy: 'create-swap-delete' });
   t.true(swapsVm(recreate(desired()), csd));
   t.false(swapsVm(recreate(desired()), policy()), 'delete-create is the default');
   t.false(swapsVm({ ...recreate(desired()), action: 'update' }, csd), 'an update keeps its VM');
   const staticNet = desired().networks.map((n) => ({ ...n, static: true }));
   t.false(swapsVm(recreate(desired({ networks: staticNet })), csd), 'a static IP cannot be on two VMs at once');
-  t.false(swapsVm(recreate(desired({ persistent_disk_mb: 1024 }), { disk: 'disk-1' }), csd), 'a disk is attached to one VM at a time');
+  t.true(swapsVm(recreate(desired({ persistent_disk_mb: 1024 }), { disk: 'disk-1' }), csd), 'the disk moves to the new VM');
+  t.true(swapsVm(recreate(desired({ persistent_disk_mb: 1024 })), csd), 'a disk added now is made with the new VM');
+  t.false(swapsVm(recreate(desired(), { disk: 'disk-1', before: { persistent_disk_mb: 1024 } }), csd), 'a disk this deploy removes: delete-create');
   t.false(swapsVm({ ...recreate(desired()), action: 'create' }, csd));
 });
 

@@ -122,7 +122,7 @@ test('cloud-check: a disk its answering agent does not list is a mount_info_mism
     agent_id: 'agent_a',
     description: 'Disk disk-a of router/0 should be mounted on VM vm-a, but its agent does not list it',
   });
-  t.deepEqual([...RESOLUTIONS.mount_info_mismatch], ['reattach_disk', 'ignore']);
+  t.deepEqual([...RESOLUTIONS.mount_info_mismatch], ['reattach_disk', 'reattach_disk_and_reboot', 'ignore']);
 });
 
 test('the CLI knows every resolution the director offers', (t) => {

@@ -2,9 +2,9 @@
 // (the CPI's has_vm, the agent's ping and list_disk) and disk (has_disk) of a deployment and
 // records what is wrong as its open problems (health-monitor/analysis.ts detectProblems);
 // `cck_apply` applies the resolution chosen for each — recreate_vm, reboot_vm,
-// delete_vm_reference, delete_disk_reference, reattach_disk or ignore — and marks it resolved.
+// delete_vm_reference, delete_disk_reference, reattach_disk, reattach_disk_and_reboot or
+// ignore — and marks it resolved.
 import { z } from 'zod';
-import { DiskList } from '../../agent/protocol.ts';
 import type { Cpi } from '../../cpi/types.ts';
 import { detectProblems, RESOLUTIONS, type ProblemType, type Resolution, type ScannedInstance } from '../../health-monitor/analysis.ts';
 import type { ProblemRecord, TaskContext, TaskHandler } from '../types.ts';
@@ -12,6 +12,7 @@ import type { AgentClient } from './agent-client.ts';
 import { instanceLabel, parseParams, watchTimes } from './instance-ops.ts';
 import { startAndWatch } from './instance-updater.ts';
 import { agentAnswers, needCpi, recreateInstance, updaterOf, type RecreateDeps } from './recreate-instance.ts';
+import { attachAndMount, listDisks } from './vm-lifecycle.ts';
 
 /** How long an agent has to answer ping during a scan before it counts as unresponsive. */
 const SCAN_PING_MS = 5000;
@@ -39,7 +40,7 @@ export function cloudCheckScanHandler(deps: RecreateDeps): TaskHandler {
         const exists = await cpi.has_vm(vm.cid).catch(() => true);
         const responsive = exists && (await agentAnswers(agents, vm.agent_id, SCAN_PING_MS));
         vmState.set(vm.cid, { exists, responsive });
-        const mounted = responsive ? await listDisks(agents, vm.agent_id).catch(() => undefined) : undefined;
+        const mounted = responsive ? await listDisks(agents, vm.agent_id, SCAN_PING_MS).catch(() => undefined) : undefined;
         if (mounted) listed.set(vm.agent_id, mounted);
       }),
     );
@@ -99,17 +100,18 @@ export function cloudCheckApplyHandler(deps: RecreateDeps): TaskHandler {
           case 'recreate_vm':
             await recreateInstance(deps, name, pr.resource_id, ctx, { drain: false });
             break;
-          case 'reboot_vm': {
+          case 'reboot_vm':
             if (!vm) throw new Error(`VM ${data.vm_cid} is no longer the instance's`);
-            const agents = await deps.agents();
-            await cpi.reboot_vm(vm.cid);
-            await agents.waitForPing(vm.agent_id, deps.pingTimeoutMs, signal);
-            await startJobs(deps, agents, ctx, name, pr.resource_id, vm.agent_id, 'Rebooting');
+            await rebootVm(deps, cpi, ctx, name, pr.resource_id, vm);
             break;
-          }
           case 'reattach_disk':
             if (!vm || !data.disk_cid) throw new Error(`VM ${data.vm_cid} is no longer the instance's`);
             await reattachDisk(deps, cpi, ctx, name, pr.resource_id, vm, data.disk_cid);
+            break;
+          case 'reattach_disk_and_reboot':
+            if (!vm || !data.disk_cid) throw new Error(`VM ${data.vm_cid} is no longer the instance's`);
+            await attachAndMount(cpi, await deps.agents(), vm, data.disk_cid, SCAN_PING_MS);
+            await rebootVm(deps, cpi, ctx, name, pr.resource_id, vm, data.disk_cid);
             break;
           case 'delete_vm_reference':
             if (vm) {
@@ -135,11 +137,6 @@ export function cloudCheckApplyHandler(deps: RecreateDeps): TaskHandler {
   };
 }
 
-/** The disks an agent lists mounted (list_disk). */
-async function listDisks(agents: AgentClient, agentId: string): Promise<Set<string>> {
-  return new Set(DiskList.parse(await agents.request(agentId, 'list_disk', [], SCAN_PING_MS)));
-}
-
 /** Starts the instance's jobs and watches them come up, unless `ingot stop` left it stopped. */
 async function startJobs(deps: RecreateDeps, agents: AgentClient, ctx: Pick<TaskContext, 'log' | 'signal'>, deployment: string, uuid: string, agentId: string, doing: string): Promise<void> {
   const inst = (await deps.store.instances(deployment)).find((r) => r.uuid === uuid);
@@ -151,15 +148,24 @@ async function startJobs(deps: RecreateDeps, agents: AgentClient, ctx: Pick<Task
 }
 
 /**
- * BOSH's reattach_disk: attach_disk through the CPI (the local CPI mounts it again when it is
- * recorded attached but no longer mounted), the agent's mount_disk, then the jobs restarted so
- * they see the disk rather than the directory under it. The agent must list the disk after.
+ * BOSH's reboot_vm: the CPI reboots the VM, its agent answers again, then the jobs are started
+ * and watched. With `disk`, the agent must list that disk mounted after the boot.
+ */
+async function rebootVm(deps: RecreateDeps, cpi: Cpi, ctx: Pick<TaskContext, 'log' | 'signal'>, deployment: string, uuid: string, vm: { cid: string; agent_id: string }, disk?: string): Promise<void> {
+  const agents = await deps.agents();
+  await cpi.reboot_vm(vm.cid);
+  await agents.waitForPing(vm.agent_id, deps.pingTimeoutMs, ctx.signal);
+  if (disk && !(await listDisks(agents, vm.agent_id, SCAN_PING_MS)).has(disk)) throw new Error(`agent ${vm.agent_id} does not list disk ${disk} after the reboot`);
+  await startJobs(deps, agents, ctx, deployment, uuid, vm.agent_id, 'Rebooting');
+}
+
+/**
+ * BOSH's reattach_disk: the disk attached and mounted again (attachAndMount), then the jobs
+ * restarted so they see the disk rather than the directory under it.
  */
 async function reattachDisk(deps: RecreateDeps, cpi: Cpi, ctx: Pick<TaskContext, 'log' | 'signal'>, deployment: string, uuid: string, vm: { cid: string; agent_id: string }, disk: string): Promise<void> {
   const agents = await deps.agents();
-  await cpi.attach_disk(vm.cid, disk);
-  await agents.request(vm.agent_id, 'mount_disk', [disk]);
-  if (!(await listDisks(agents, vm.agent_id)).has(disk)) throw new Error(`agent ${vm.agent_id} still does not list disk ${disk} after attach_disk and mount_disk`);
+  await attachAndMount(cpi, agents, vm, disk, SCAN_PING_MS);
   await agents.task(vm.agent_id, 'stop', [], 600_000, ctx.signal);
   await startJobs(deps, agents, ctx, deployment, uuid, vm.agent_id, 'Reattaching disk to');
 }

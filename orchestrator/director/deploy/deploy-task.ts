@@ -17,7 +17,7 @@ import { planChanges } from './plan.ts';
 import { deployedInstances, prepareDeploy, type PrepareDeps, type Prepared } from './preparation.ts';
 import type { DeployedInstance, InstancePlan } from './types.ts';
 import { groupStages, overridePolicy, skipsDrain, updateBatches, type PolicyOverrides } from './update-order.ts';
-import { createInstanceVm, deleteInstanceVm, type VmDeps } from './vm-lifecycle.ts';
+import { attachAndMount, createInstanceVm, deleteInstanceVm, listDisks, type VmDeps } from './vm-lifecycle.ts';
 
 export interface DeployEngineDeps extends PrepareDeps {
   store: DirectorStore;
@@ -220,7 +220,10 @@ export function deployHandler(deps: DeployEngineDeps): TaskHandler {
     /**
      * create-swap-delete: a new VM (on its new address) is created, applied, started and watched
      * while the old one keeps running; only then is the old one drained, stopped and deleted. A
-     * new VM that does not come up is deleted and the old one keeps serving, as it was.
+     * new VM that does not come up is deleted and the old one keeps serving, as it was. An
+     * instance's persistent disk is on one VM at a time: the new VM is made while the old one
+     * serves, then the old one stops, the disk moves over and the new one starts on it; if it
+     * does not come up, the disk goes back and the old one starts again.
      */
     const swapVm = async (
       i: InstancePlan,
@@ -232,18 +235,42 @@ export function deployHandler(deps: DeployEngineDeps): TaskHandler {
       watch: WatchTime,
       o: { start: boolean; drain: boolean },
     ): Promise<{ cid: string; agent_id: string }> => {
-      const fresh = await createInstanceVm(vmDeps, name, id, i.desired!, stemcellCid(i), null, signal);
-      log(`${lbl}: created VM ${fresh.cid} next to VM ${old.cid} (create-swap-delete): the old one runs until the new one does`);
+      const disk = i.deployed?.disk_cid ?? null;
+      // Made without a disk when the instance has one already: that one moves over at the swap.
+      const fresh = await createInstanceVm(vmDeps, name, id, disk ? { ...i.desired!, persistent_disk_mb: 0 } : i.desired!, stemcellCid(i), null, signal);
+      log(`${lbl}: created VM ${fresh.cid} next to VM ${old.cid} (create-swap-delete): the old one runs until the new one ${disk ? 'takes its disk' : 'does'}`);
       try {
+        if (disk) {
+          if (wasApplied) await stopOldJobs(i, old, o.drain);
+          await detachQuietly(lbl, old, disk);
+          await attachAndMount(cpi, agents, fresh, disk);
+          log(`${lbl}: disk ${disk} moved from VM ${old.cid} to VM ${fresh.cid}`);
+        }
         await updateInstanceOnVm(updater, lbl, fresh.agent_id, spec, false, watch, signal, undefined, o);
       } catch (err) {
+        if (disk) await agents.task(fresh.agent_id, 'stop', [], 600_000, signal).catch(() => undefined);
+        if (disk) await detachQuietly(lbl, fresh, disk);
         await deleteInstanceVm(vmDeps, fresh).catch((e: Error) => log(`${lbl}: deleting the new VM ${fresh.cid}: ${e.message}`));
+        if (disk) await putBack(lbl, old, disk, wasApplied && o.start);
         throw err;
       }
-      if (wasApplied) await stopOldJobs(i, old, o.drain);
+      if (wasApplied && !disk) await stopOldJobs(i, old, o.drain);
       await deleteInstanceVm(vmDeps, old);
       log(`${lbl}: VM ${old.cid} replaced by VM ${fresh.cid}`);
       return fresh;
+    };
+    /** A detach that fails (the disk is not there, the VM is gone) is logged: the attach that follows says what matters. */
+    const detachQuietly = (lbl: string, vm: { cid: string }, disk: string): Promise<unknown> =>
+      cpi.detach_disk(vm.cid, disk).catch((err: Error) => log(`${lbl}: detaching disk ${disk} from VM ${vm.cid}: ${err.message}`));
+    /** After a swap that failed once the old VM had stopped: its disk back on it, its jobs started again (the task still fails). */
+    const putBack = async (lbl: string, old: { cid: string; agent_id: string }, disk: string, start: boolean): Promise<void> => {
+      try {
+        if (!(await listDisks(agents, old.agent_id)).has(disk)) await attachAndMount(cpi, agents, old, disk);
+        if (start) await agents.request(old.agent_id, 'start', []);
+        log(`${lbl}: VM ${old.cid} ${start ? 'runs again' : 'is back'} on its disk ${disk}`);
+      } catch (err) {
+        log(`${lbl}: putting VM ${old.cid} back on its disk ${disk}: ${(err as Error).message}`);
+      }
     };
     const updateOne = async (i: InstancePlan, canary: boolean, n: number, total: number): Promise<void> => {
       const ev = { stage: 'Updating instance', task: label(i, canary), index: n, total };

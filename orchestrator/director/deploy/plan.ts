@@ -153,15 +153,15 @@ const defaultPolicy: UpdatePolicy = {
 
 /**
  * Whether a recreate goes create-swap-delete (BOSH's vm_strategy): the new VM is created, applied
- * and started before the old one is drained and deleted, so the instance's work never stops. The
+ * and started before the old one is drained and deleted, so the instance's work never stops —
+ * or, with a persistent disk (on one VM at a time), stops only while the disk moves over. The
  * new VM takes a new address (the old one still holds its own), so an instance on a static IP
- * falls back to delete-create, as in BOSH; so does one with a persistent disk, which can be
- * attached to one VM at a time and would need the old instance stopped first.
+ * falls back to delete-create, as in BOSH; so does one whose disk this deploy removes.
  */
 export function swapsVm(i: InstancePlan, policy: UpdatePolicy): boolean {
   if (i.action !== 'recreate' || policy.vm_strategy !== 'create-swap-delete') return false;
   if (!i.deployed?.vm || !i.deployed.spec || !i.desired) return false;
-  if (i.deployed.disk_cid || i.desired.persistent_disk_mb > 0) return false;
+  if (i.deployed.disk_cid && i.desired.persistent_disk_mb === 0) return false;
   return ![...i.desired.networks, ...i.deployed.spec.networks].some((n) => n.static);
 }
 

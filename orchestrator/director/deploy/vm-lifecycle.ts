@@ -3,6 +3,7 @@
 // credential (mbus_agents) before create_vm, the VM (vms, by cid) right after it, the disk
 // right after create_disk.
 import { randomBytes } from 'node:crypto';
+import { DiskList } from '../../agent/protocol.ts';
 import type { Cpi, Networks } from '../../cpi/types.ts';
 import type { DirectorStore } from '../store.ts';
 import type { AgentClient } from './agent-client.ts';
@@ -99,4 +100,20 @@ export async function deleteInstanceVm(deps: VmDeps, vm: { cid: string; agent_id
   await deps.store.deleteVm(vm.cid);
   await deps.unregisterAgent(vm.agent_id);
   deps.log(`deleted VM ${vm.cid} (agent ${vm.agent_id})`);
+}
+
+/** The disks an agent lists mounted (list_disk). */
+export async function listDisks(agents: AgentClient, agentId: string, timeoutMs?: number): Promise<Set<string>> {
+  return new Set(DiskList.parse(await agents.request(agentId, 'list_disk', [], timeoutMs)));
+}
+
+/**
+ * BOSH's attach_disk then the agent's mount_disk: a persistent disk onto a running VM (the
+ * local CPI mounts it at attach, or again when it is recorded attached but no longer
+ * mounted). The agent must list it after.
+ */
+export async function attachAndMount(cpi: Cpi, agents: AgentClient, vm: { cid: string; agent_id: string }, disk: string, timeoutMs?: number): Promise<void> {
+  await cpi.attach_disk(vm.cid, disk);
+  await agents.request(vm.agent_id, 'mount_disk', [disk], timeoutMs);
+  if (!(await listDisks(agents, vm.agent_id, timeoutMs)).has(disk)) throw new Error(`agent ${vm.agent_id} still does not list disk ${disk} after attach_disk and mount_disk`);
 }
