@@ -11,6 +11,7 @@ import { balancerCommand } from '../orchestrator/client/balancer-command.ts';
 import { cpiCommand } from '../orchestrator/client/cpi-command.ts';
 import { registerDeployCommands } from '../orchestrator/client/deploy-command.ts';
 import { registerDirectorCommands } from '../orchestrator/client/director-commands.ts';
+import { registerCatalogCommands } from '../orchestrator/client/catalog-commands.ts';
 import { registerInstancesCommands } from '../orchestrator/client/instances-command.ts';
 import { registerDeploymentVerbCommands, registerVmsCommand } from '../orchestrator/client/instance-ops-commands.ts';
 import { directorServerCommand } from '../orchestrator/client/director-server-command.ts';
@@ -57,7 +58,7 @@ export function buildCli(argv: string[], components: Record<string, ComponentLoa
     .command(smokeTestCommand);
   // `-d` with a verb both halves define picks the deployment's meaning (DESIGN.md §2).
   const apps = deploymentVerb(argv) === undefined ? registerAppCommands(cli) : registerDeploymentEventsCommand(registerDeploymentVerbCommands(cli));
-  return [registerReleaseCommands, registerDirectorCommands, registerDeployCommands, registerInstancesCommands, registerVmsCommand, registerSshCommand, registerErrandCommand, registerCloudCheckCommands]
+  return [registerReleaseCommands, registerDirectorCommands, registerCatalogCommands, registerDeployCommands, registerInstancesCommands, registerVmsCommand, registerSshCommand, registerErrandCommand, registerCloudCheckCommands]
     .reduce((y, add) => add(y), apps)
     .demandCommand(1, 'name a command; see ingot --help')
     .strict()

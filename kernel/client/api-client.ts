@@ -217,6 +217,9 @@ export class CloudControllerClient {
       body: { name: body.name, relationships: { space: { data: { guid: body.spaceGuid } } }, ...(body.env ? { environment_variables: body.env } : {}), ...lifecycle },
     });
   }
+  rename(guid: string, name: string): Promise<t.App> {
+    return this.call('PATCH', `/v3/apps/${guid}`, t.app, { body: { name } });
+  }
   updateLifecycle(guid: string, data: { buildpacks?: string[]; stack?: string }): Promise<t.App> {
     return this.call('PATCH', `/v3/apps/${guid}`, t.app, { body: { lifecycle: { type: 'buildpack', data } } });
   }
@@ -409,6 +412,12 @@ export class CloudControllerClient {
 
   domains(names?: string[]): Promise<t.Domain[]> {
     return this.listAll('/v3/domains', t.domain, { names: names?.join(',') });
+  }
+  createDomain(name: string): Promise<t.Domain> {
+    return this.call('POST', '/v3/domains', t.domain, { body: { name } });
+  }
+  deleteDomain(guid: string): Promise<void> {
+    return this.call('DELETE', `/v3/domains/${guid}`, null);
   }
   routes(query: { spaceGuid?: string; appGuid?: string; hosts?: string[]; paths?: string[]; domainGuids?: string[] }): Promise<t.Route[]> {
     return this.listAll('/v3/routes', t.route, {

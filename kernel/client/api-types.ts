@@ -114,7 +114,10 @@ export const droplet = z
   .passthrough();
 export type Droplet = z.infer<typeof droplet>;
 
-export const domain = z.object({ guid: z.string(), name: z.string(), internal: z.boolean().optional() }).passthrough();
+/** `relationships.organization` names the org of a private domain; null for a shared one. */
+export const domain = z
+  .object({ guid: z.string(), name: z.string(), internal: z.boolean().optional(), relationships: z.object({ organization: rel }).passthrough().optional() })
+  .passthrough();
 export type Domain = z.infer<typeof domain>;
 
 export const destination = z.object({ guid: z.string(), app: z.object({ guid: z.string() }).passthrough() }).passthrough();

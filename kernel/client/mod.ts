@@ -3,6 +3,7 @@
 import type { Argv } from 'yargs';
 import { appCommands } from './commands/apps.ts';
 import { authCommands } from './commands/auth.ts';
+import { domainCommands } from './commands/domains.ts';
 import { envCommands } from './commands/env.ts';
 import { eventCommands } from './commands/events.ts';
 import { logCommands } from './commands/logs.ts';
@@ -18,5 +19,5 @@ export { ConfigStore, ingotHome } from './config-store.ts';
 
 /** Adds every app command to the CLI. */
 export function registerAppCommands(y: Argv): Argv {
-  return [authCommands, orgCommands, quotaCommands, pushCommands, appCommands, logCommands, envCommands, eventCommands, routeCommands, serviceCommands].reduce((acc, add) => add(acc), y);
+  return [authCommands, orgCommands, quotaCommands, pushCommands, appCommands, logCommands, envCommands, eventCommands, domainCommands, routeCommands, serviceCommands].reduce((acc, add) => add(acc), y);
 }

@@ -227,10 +227,14 @@ async function mapRoutes(s: SpaceSession, app: App, spec: AppSpec, emit: Emit): 
   }
 }
 
+/** The route host.domain/path, in whichever readable space it is. */
+export async function findRoute(client: CloudControllerClient, r: { host: string; path: string; domainGuid: string }): Promise<Route | undefined> {
+  return (await client.routes({ domainGuids: [r.domainGuid], ...(r.host ? { hosts: [r.host] } : {}) })).find((x) => x.host === r.host && x.path === r.path);
+}
+
 /** The route host.domain/path in the targeted space: found, or created. */
 export async function ensureRoute(s: SpaceSession, r: { host: string; path: string; domainGuid: string; domain: string }): Promise<{ route: Route; created: boolean }> {
-  const find = async (): Promise<Route | undefined> =>
-    (await s.client.routes({ domainGuids: [r.domainGuid], ...(r.host ? { hosts: [r.host] } : {}) })).find((x) => x.host === r.host && x.path === r.path);
+  const find = (): Promise<Route | undefined> => findRoute(s.client, r);
   const found = await find();
   if (found) {
     if (found.relationships.space.data?.guid !== s.space.guid) throw new ClientError('usage', `the route ${found.url} belongs to another space`);

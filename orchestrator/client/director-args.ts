@@ -1,5 +1,6 @@
 // The director commands' flags, checked once where they enter (pure): a task id, `--recent
-// [N]`, and which output of a task to show. Each mistake is one sentence naming the flag.
+// [N]`, which output of a task to show, and a release or stemcell as NAME/VERSION. Each mistake
+// is one sentence naming the flag or argument.
 import { ClientUsageError } from '../../kernel/client/errors.ts';
 import type { TaskState } from './director-types.ts';
 
@@ -41,4 +42,26 @@ export function taskOutputMode(flags: { event?: boolean; debug?: boolean; result
 export function deploymentArg(value: unknown, command: string): string {
   if (typeof value !== 'string' || value.trim() === '') throw new ClientUsageError(`name the deployment: ingot ${command} -d DEPLOYMENT`);
   return value.trim();
+}
+
+const NAME_PART = /^[^/\s]+$/;
+
+/** `delete-release`'s argument: `NAME` (every version) or `NAME/VERSION`. */
+export function releaseArg(value: unknown): { name: string; version?: string } {
+  const text = String(value ?? '').trim();
+  const [name, version, ...rest] = text.split('/');
+  if (!name || !NAME_PART.test(name) || rest.length > 0 || (version !== undefined && !NAME_PART.test(version))) {
+    throw new ClientUsageError(`release "${value ?? ''}": expected NAME or NAME/VERSION, e.g. ingot delete-release ingot/0.1.0`);
+  }
+  return version === undefined ? { name } : { name, version };
+}
+
+/** `delete-stemcell`'s argument: `NAME/VERSION`. */
+export function stemcellArg(value: unknown): { name: string; version: string } {
+  const text = String(value ?? '').trim();
+  const [name, version, ...rest] = text.split('/');
+  if (!name || !NAME_PART.test(name) || version === undefined || !NAME_PART.test(version) || rest.length > 0) {
+    throw new ClientUsageError(`stemcell "${value ?? ''}": expected NAME/VERSION, e.g. ingot delete-stemcell ingot-local/1`);
+  }
+  return { name, version };
 }

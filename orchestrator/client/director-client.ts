@@ -75,6 +75,20 @@ export class DirectorClient {
     return this.upload('/releases', path, t.release);
   }
 
+  /** Deletes one version of a release, or every version without `version`; refused (409) while a deployment uses one. */
+  deleteRelease(name: string, version?: string): Promise<t.Removed> {
+    return this.call('DELETE', `/releases/${encodeURIComponent(name)}${version === undefined ? '' : `/${encodeURIComponent(version)}`}`, t.removed);
+  }
+
+  deleteStemcell(name: string, version: string): Promise<t.Removed> {
+    return this.call('DELETE', `/stemcells/${encodeURIComponent(name)}/${encodeURIComponent(version)}`, t.removed);
+  }
+
+  /** Queues the cleanup task (BOSH's clean-up): unused releases and stemcells but the two newest of each, or all with `removeAll`. */
+  cleanup(removeAll: boolean): Promise<t.Task> {
+    return this.call('POST', '/cleanup', t.task, { body: { remove_all: removeAll } });
+  }
+
   /** The latest cloud-config, or undefined when none was ever uploaded. */
   async cloudConfig(): Promise<t.CloudConfig | undefined> {
     const [latest] = await this.call('GET', '/cloud_configs', t.cloudConfig.array(), { query: { limit: 1 } });

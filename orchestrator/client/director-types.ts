@@ -48,6 +48,10 @@ export const release = z
   .passthrough();
 export type Release = z.infer<typeof release>;
 
+/** The answer of DELETE /releases/… and /stemcells/…: what went, and the task that did it. */
+export const removed = z.object({ task_id: z.number(), deleted: z.array(z.string()), blobs: z.array(z.string()) }).passthrough();
+export type Removed = z.infer<typeof removed>;
+
 export const cloudConfig = z.object({ id: z.number(), properties: z.string(), created_at: z.string() }).passthrough();
 export type CloudConfig = z.infer<typeof cloudConfig>;
 

@@ -5,7 +5,6 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { ApiServer, Principal, RequestContext } from '../../kernel/cloud-controller/http/server.ts';
 import { readJson, receiveUpload } from '../../kernel/cloud-controller/http/body.ts';
@@ -14,11 +13,13 @@ import { ADMIN_SCOPE, TokenError, type TokenIssuer } from '../../kernel/cloud-co
 import { ManifestError, parseCloudConfig } from '../manifest/mod.ts';
 import { parseStemcellManifest, StemcellManifestError } from '../../stemcells/local/manifest.ts';
 import { Blobstore } from './blobstore.ts';
+import type { CatalogRemoval } from './catalog-removal.ts';
+import { manifestSummary } from './catalog.ts';
 import type { DirectorConfig } from './config.ts';
-import { apiErrors, LockHeldError, ReleaseInvalidError } from './errors.ts';
+import { apiErrors, CatalogError, LockHeldError, ReleaseInvalidError } from './errors.ts';
 import type { Mbus } from './mbus.ts';
 import { tarMembers } from './release-tarball.ts';
-import type { DirectorStore } from './store.ts';
+import { ALL_DEPLOYMENTS_LOCK, type DirectorStore } from './store.ts';
 import type { TaskRunner } from './task-runner.ts';
 import { isFinished, TASK_STATES, type TaskState } from './task-states.ts';
 import type { InstanceRecord, TaskRecord, ValidateRelease } from './types.ts';
@@ -36,6 +37,8 @@ export interface ApiDeps {
   validateRelease: ValidateRelease;
   /** The CPI's create_stemcell, once the deploy code wires a CPI; until then the upload is only recorded. */
   createStemcell?: (imagePath: string, cloudProperties: Record<string, unknown>) => Promise<string>;
+  /** Deleting releases and stemcells, and what uploads serialise their blob writes with. */
+  catalog: CatalogRemoval;
   tmpDir: string;
 }
 
@@ -77,6 +80,7 @@ const CloudConfigBody = z.object({ properties: z.string().min(1, 'the cloud-conf
 const positive = (name: string) => z.string().regex(/^\d+$/, `${name} must be a positive integer`).transform(Number).refine((n) => n >= 1, `${name} must be at least 1`);
 const TaskId = z.string().regex(/^\d+$/, 'a task id is a number').transform(Number);
 const stateList = csv.pipe(z.array(z.enum(TASK_STATES)));
+const CleanupBody = z.object({ remove_all: z.boolean().default(false) }).strict();
 
 function username(ctx: RequestContext): string {
   return ctx.principal.kind === 'user' ? ctx.principal.username : 'anonymous';
@@ -137,8 +141,7 @@ export function registerRoutes(api: ApiServer, d: ApiDeps): void {
 
   // ---- stemcells -----------------------------------------------------------------------------
   api.route('GET', '/stemcells', 'user', async () => {
-    const deployed = await stemcellsInUse(d.store);
-    const list = await d.store.stemcells();
+    const { usage, stemcells: list } = await d.catalog.usage();
     return {
       status: 200,
       body: list.map((s) => ({
@@ -148,7 +151,7 @@ export function registerRoutes(api: ApiServer, d: ApiDeps): void {
         cid: s.cpi_cid,
         blob_id: s.blob_id,
         uploaded_at: s.uploaded_at,
-        deployments: deployed.get(`${s.name}/${s.version}`) ?? [],
+        deployments: usage.stemcells.get(s.id) ?? [],
       })),
     };
   });
@@ -175,17 +178,22 @@ export function registerRoutes(api: ApiServer, d: ApiDeps): void {
         if (err instanceof StemcellManifestError) throw apiErrors.invalid(`The stemcell's manifest is invalid: ${err.problems.join('; ') || err.message}`);
         throw err;
       }
-      const existing = await d.store.stemcell(mf.name, mf.version);
-      if (existing) throw apiErrors.conflict(`Stemcell ${mf.name}/${mf.version} is already uploaded`);
-      const blobId = await d.blobs.put(tarball);
-      const record = await d.store.addStemcell({ name: mf.name, version: mf.version, operating_system: mf.operating_system, cpi_cid: null, blob_id: blobId, cloud_properties: mf.cloud_properties });
-      if (d.createStemcell) {
-        // BOSH hands the CPI the image inside the tarball, not the tarball.
-        const imagePath = image ? d.blobs.pathOf(await d.blobs.put(image)) : d.blobs.pathOf(blobId);
-        const cid = await d.createStemcell(imagePath, mf.cloud_properties);
-        await d.store.setStemcellCid(record.id, cid);
-        record.cpi_cid = cid;
-      }
+      const manifest = mf;
+      // Blobs written and recorded with no sweep of catalog-removal.ts in between.
+      const { record, blobId } = await d.catalog.exclusive(async () => {
+        const existing = await d.store.stemcell(manifest.name, manifest.version);
+        if (existing) throw apiErrors.conflict(`Stemcell ${manifest.name}/${manifest.version} is already uploaded`);
+        const blobId = await d.blobs.put(tarball);
+        const record = await d.store.addStemcell({ name: manifest.name, version: manifest.version, operating_system: manifest.operating_system, cpi_cid: null, blob_id: blobId, cloud_properties: manifest.cloud_properties });
+        if (d.createStemcell) {
+          // BOSH hands the CPI the image inside the tarball, not the tarball.
+          const imagePath = image ? d.blobs.pathOf(await d.blobs.put(image)) : d.blobs.pathOf(blobId);
+          const cid = await d.createStemcell(imagePath, manifest.cloud_properties);
+          await d.store.setStemcellCid(record.id, cid);
+          record.cpi_cid = cid;
+        }
+        return { record, blobId };
+      });
       return { status: 201, body: { name: record.name, version: record.version, operating_system: record.operating_system, cid: record.cpi_cid, blob_id: blobId } };
     } finally {
       await upload.cleanup();
@@ -220,18 +228,53 @@ export function registerRoutes(api: ApiServer, d: ApiDeps): void {
         if (err instanceof ReleaseInvalidError || (err as { code?: string }).code?.startsWith('invalid')) throw apiErrors.invalid(`The release is invalid: ${(err as Error).message}`);
         throw err;
       }
-      if (await d.store.release(desc.name, desc.version)) throw apiErrors.conflict(`Release ${desc.name}/${desc.version} is already uploaded`);
-      const blobId = await d.blobs.put(tarball);
+      const release = desc;
       // Each job and package tarball inside becomes a blob of its own: agents fetch only those.
       const inner = await tarMembers(tarball, (p) => /^(jobs|packages)\/[^/]+\.tgz$/.test(p)).catch(() => new Map<string, Buffer>());
-      const blobs = new Map<string, string>();
-      for (const [path, body] of inner) blobs.set(path.replace(/\.tgz$/, ''), await d.blobs.put(body));
-      await d.store.addRelease(desc, blobId, blobs);
-      const record = (await d.store.release(desc.name, desc.version))!;
+      // Blobs written and recorded with no sweep of catalog-removal.ts in between: another
+      // version's job may be this one's, already stored.
+      const record = await d.catalog.exclusive(async () => {
+        if (await d.store.release(release.name, release.version)) throw apiErrors.conflict(`Release ${release.name}/${release.version} is already uploaded`);
+        const blobId = await d.blobs.put(tarball);
+        const blobs = new Map<string, string>();
+        for (const [path, body] of inner) blobs.set(path.replace(/\.tgz$/, ''), await d.blobs.put(body));
+        await d.store.addRelease(release, blobId, blobs);
+        return (await d.store.release(release.name, release.version))!;
+      });
       return { status: 201, body: { name: record.name, version: record.version, blob_id: record.blob_id, jobs: record.jobs, packages: record.packages } };
     } finally {
       await upload.cleanup();
     }
+  });
+
+  // ---- removing releases and stemcells, clean-up (catalog-removal.ts) ---------------------------
+  const removal = async (fn: () => Promise<unknown>) => {
+    try {
+      return { status: 200, body: await fn() };
+    } catch (err) {
+      if (err instanceof LockHeldError) throw apiErrors.lockHeld(err);
+      if (err instanceof CatalogError) {
+        if (err.code === 'not_found') throw apiErrors.notFound(err.message);
+        if (err.code === 'in_use') throw apiErrors.conflict(err.message);
+        throw apiErrors.cpiFailed(err.message);
+      }
+      throw err;
+    }
+  };
+  api.route('DELETE', '/releases/:name', 'user', async (ctx) => removal(() => d.catalog.deleteReleases(ctx.params.name!, undefined, username(ctx))));
+  api.route('DELETE', '/releases/:name/:version', 'user', async (ctx) => removal(() => d.catalog.deleteReleases(ctx.params.name!, ctx.params.version!, username(ctx))));
+  api.route('DELETE', '/stemcells/:name/:version', 'user', async (ctx) => removal(() => d.catalog.deleteStemcell(ctx.params.name!, ctx.params.version!, username(ctx))));
+
+  api.route('POST', '/cleanup', 'user', async (ctx) => {
+    const body = await readJson(ctx.req, CleanupBody);
+    const task = await enqueueOrConflict(d.tasks, {
+      type: 'cleanup',
+      description: body.remove_all ? 'clean up all unused releases and stemcells' : 'clean up unused releases and stemcells',
+      username: username(ctx),
+      locks: [ALL_DEPLOYMENTS_LOCK],
+      params: { remove_all: body.remove_all },
+    });
+    return { status: 202, body: presentTask(task), headers: { Location: `/tasks/${task.id}` } };
   });
 
   // ---- deployments ---------------------------------------------------------------------------
@@ -416,27 +459,4 @@ export async function enqueueOrConflict(tasks: TaskRunner, t: Parameters<TaskRun
 /** The agent's blobstore URL: the director's base with the agent's credential in the path. */
 export function agentBlobstoreUrl(base: string, cred: { user: string; password: string }): string {
   return `${base.replace(/\/+$/, '')}/blobs/agent/${encodeURIComponent(cred.user)}/${encodeURIComponent(cred.password)}`;
-}
-
-function manifestSummary(text: string): { releases: Array<{ name: string; version: string }>; stemcells: Array<{ alias?: string; os?: string; name?: string; version: string }> } {
-  try {
-    const doc = parseYaml(text) as { releases?: Array<{ name: string; version: unknown }>; stemcells?: Array<{ alias?: string; os?: string; name?: string; version: unknown }> };
-    return {
-      releases: (doc.releases ?? []).map((r) => ({ name: r.name, version: String(r.version) })),
-      stemcells: (doc.stemcells ?? []).map((s) => ({ ...s, version: String(s.version) })),
-    };
-  } catch {
-    return { releases: [], stemcells: [] };
-  }
-}
-
-async function stemcellsInUse(store: DirectorStore): Promise<Map<string, string[]>> {
-  const used = new Map<string, string[]>();
-  for (const dep of await store.deployments()) {
-    for (const s of manifestSummary(dep.manifest).stemcells) {
-      const key = `${s.name ?? s.os}/${s.version}`;
-      used.set(key, [...(used.get(key) ?? []), dep.name]);
-    }
-  }
-  return used;
 }

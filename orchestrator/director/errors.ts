@@ -49,6 +49,18 @@ export class ReleaseInvalidError extends Error {
   readonly code = 'invalid_release';
 }
 
+/** Deleting a release or stemcell was refused or failed: `in_use` names the deployments, `cpi_failed` carries the CPI's message. */
+export class CatalogError extends Error {
+  override name = 'CatalogError';
+  constructor(
+    readonly code: 'not_found' | 'in_use' | 'cpi_failed',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** The director API's errors, BOSH-style titles in the shared envelope. */
 export const apiErrors = {
   badRequest: (detail: string) => new ApiError(400, 40000, 'Director-BadRequest', detail),
@@ -64,4 +76,5 @@ export const apiErrors = {
   conflict: (detail: string) => new ApiError(409, 40900, 'Director-Conflict', detail),
   lockHeld: (err: LockHeldError) => new ApiError(409, 40901, 'Director-LockHeld', err.message),
   invalid: (detail: string) => new ApiError(422, 42200, 'Director-Invalid', detail),
+  cpiFailed: (detail: string) => new ApiError(502, 50200, 'Director-CpiError', detail),
 };

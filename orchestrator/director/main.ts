@@ -15,6 +15,7 @@ import { registerSshRoute } from './ssh-route.ts';
 import { readRelease, ReleaseError } from '../release/mod.ts';
 import { agentBlobstoreUrl, directorAuthenticator, registerRoutes } from './api.ts';
 import { Blobstore } from './blobstore.ts';
+import { CatalogRemoval } from './catalog-removal.ts';
 import { loadDirectorConfig, type DirectorConfig } from './config.ts';
 import { deleteDeploymentHandler } from './delete-deployment.ts';
 import { installDeployEngine } from './deploy/mod.ts';
@@ -105,7 +106,9 @@ export async function startDirector(configFile: string, opts: DirectorOptions = 
       },
       unregisterAgent: (agentId) => mbus.unregisterAgent(agentId),
     };
+    const catalog = new CatalogRemoval({ store, blobs, tasks, ...(cpi ? { deleteStemcell: (cid: string) => cpi.delete_stemcell(cid) } : {}) });
     registerRoutes(api, {
+      catalog,
       config,
       uuid,
       store,
@@ -119,6 +122,7 @@ export async function startDirector(configFile: string, opts: DirectorOptions = 
     });
     registerSshRoute(api, { store, cpi, cpiName: config.cpi });
     tasks.register('delete_deployment', deleteDeploymentHandler({ store, mbus, ...(cpi ? { cpi } : {}) }));
+    tasks.register('cleanup', catalog.cleanupHandler());
     const stopDeploy = installDeployEngine(director, cpi, { uuid, tmpDir, pingTimeoutMs: config.deploy.agent_ping_timeout_ms, watchPollMs: config.deploy.watch_poll_ms });
     cleanups.push(stopDeploy);
     const healthMonitor = installHealthMonitor(director, cpi, { uuid, tmpDir, pingTimeoutMs: config.deploy.agent_ping_timeout_ms, watchPollMs: config.deploy.watch_poll_ms });

@@ -53,6 +53,21 @@ export interface NewTask {
   params?: Record<string, unknown>;
   /** Taken with the task, atomically; refused (LockHeldError) if another task holds one. */
   locks?: string[];
+  /** Created `processing` (a task its caller runs itself, TaskRunner.runInline), never queued. */
+  started?: boolean;
+}
+
+/**
+ * The lock of every deployment at once: held, no `deployment:<name>` lock can be taken, and it
+ * cannot be taken while any is held. Deleting releases and stemcells holds it (catalog-removal.ts).
+ */
+export const ALL_DEPLOYMENTS_LOCK = 'deployment:*';
+
+/** Whether a held lock keeps a task from taking `wanted`: the same name, or `deployment:*` against any deployment's. */
+export function locksConflict(held: string, wanted: string): boolean {
+  if (held === wanted) return true;
+  const isDeployment = (l: string) => l.startsWith('deployment:');
+  return (held === ALL_DEPLOYMENTS_LOCK && isDeployment(wanted)) || (wanted === ALL_DEPLOYMENTS_LOCK && isDeployment(held));
 }
 
 export interface TaskFilter {
@@ -259,6 +274,30 @@ export class DirectorStore {
     });
   }
 
+  /** The release, its jobs and its packages (their blobs are the caller's to remove). */
+  async deleteRelease(id: number): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run('DELETE FROM release_jobs WHERE release_id = ?', [id]);
+      await tx.run('DELETE FROM release_packages WHERE release_id = ?', [id]);
+      await tx.run('DELETE FROM releases WHERE id = ?', [id]);
+    });
+  }
+
+  async deleteStemcell(id: number): Promise<void> {
+    await this.db.run('DELETE FROM stemcells WHERE id = ?', [id]);
+  }
+
+  /** Every deployment's manifest and its instances' applied specs: what the catalogue's usage is read from. */
+  async deploymentUses(): Promise<Array<{ name: string; manifest: string; specs: Array<Record<string, unknown>> }>> {
+    const deps = await this.deployments();
+    const rows = await this.db.all<{ deployment: string; spec: string }>('SELECT deployment, spec FROM instances ORDER BY id');
+    return deps.map((d) => ({
+      name: d.name,
+      manifest: d.manifest,
+      specs: rows.filter((r) => r.deployment === d.name).map((r) => JSON.parse(r.spec) as Record<string, unknown>),
+    }));
+  }
+
   // ---- variables (the manifest's generated values) --------------------------------------------
 
   variableStore(): VariableStore {
@@ -280,15 +319,17 @@ export class DirectorStore {
   /** Creates a queued task and takes its locks, or refuses naming the task that holds one. */
   async createTask(t: NewTask): Promise<TaskRecord> {
     return this.db.transaction(async (tx) => {
-      for (const lock of t.locks ?? []) {
-        const holder = await tx.get<{ task_id: number; description: string }>(
-          'SELECT l.task_id, t.description FROM locks l JOIN tasks t ON t.id = l.task_id WHERE l.name = ?',
-          [lock],
-        );
-        if (holder) throw new LockHeldError(lock, Number(holder.task_id), holder.description);
+      if (t.locks?.length) {
+        const held = await tx.all<{ name: string; task_id: number; description: string }>('SELECT l.name, l.task_id, t.description FROM locks l JOIN tasks t ON t.id = l.task_id ORDER BY l.name');
+        for (const lock of t.locks) {
+          const holder = held.find((h) => locksConflict(h.name, lock));
+          // Named by the deployment that is busy: `deployment:*` wanted, the held one says which.
+          if (holder) throw new LockHeldError(lock === ALL_DEPLOYMENTS_LOCK ? holder.name : lock, Number(holder.task_id), holder.description);
+        }
       }
-      await tx.run('INSERT INTO tasks (type, state, description, deployment, username, params, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [
-        t.type, 'queued', t.description, t.deployment ?? null, t.username, JSON.stringify(t.params ?? {}), now(),
+      const created = now();
+      await tx.run('INSERT INTO tasks (type, state, description, deployment, username, params, created_at, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [
+        t.type, t.started ? 'processing' : 'queued', t.description, t.deployment ?? null, t.username, JSON.stringify(t.params ?? {}), created, t.started ? created : null,
       ]);
       const id = Number((await tx.get<{ id: number }>('SELECT last_insert_rowid() AS id'))!.id);
       for (const lock of t.locks ?? []) await tx.run('INSERT INTO locks (name, task_id, acquired_at) VALUES (?, ?, ?)', [lock, id, now()]);

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { LockHeldError } from './errors.ts';
 import type { DirectorStore, NewTask } from './store.ts';
 import { isFinished } from './task-states.ts';
-import type { TaskEvent, TaskEventInput, TaskHandler, TaskRecord } from './types.ts';
+import type { TaskContext, TaskEvent, TaskEventInput, TaskHandler, TaskRecord } from './types.ts';
 
 export const RESTARTED_SENTENCE = 'director restarted while the task ran';
 export const STOPPED_SENTENCE = 'director stopped while the task ran';
@@ -66,6 +66,32 @@ export class TaskRunner {
     this.log.info({ task: task.id, type: task.type, deployment: task.deployment }, 'task queued');
     this.pump();
     return task;
+  }
+
+  /**
+   * Runs `fn` as a task of its own, now, in the caller (an API request that answers when the work
+   * is done): the task is created `processing` with its locks (LockHeldError names the holder),
+   * so the pool never starts it; it ends done with fn's result line, or error with its message,
+   * and fn's value or error is the caller's. A director killed meanwhile fails it on restart.
+   */
+  async runInline<T>(t: NewTask, fn: (ctx: TaskContext) => Promise<{ result: string; value: T }>): Promise<T> {
+    if (this.stopping) throw new Error('The director is stopping; no new task is accepted');
+    const task = await this.store.createTask({ ...t, started: true });
+    this.log.info({ task: task.id, type: task.type }, 'task running inline');
+    const abort = new AbortController();
+    const { ctx, flush } = this.contextOf(task, abort.signal);
+    try {
+      const { result, value } = await fn(ctx);
+      await flush();
+      await this.store.moveTask(task.id, 'succeed', result);
+      return value;
+    } catch (err) {
+      await flush();
+      await this.store.moveTask(task.id, 'fail', err instanceof Error ? err.message : String(err));
+      throw err;
+    } finally {
+      this.notify(task.id);
+    }
   }
 
   /** Cancels a queued task at once, or asks a running one to stop. Returns the task as it now is. */
@@ -158,8 +184,8 @@ export class TaskRunner {
     });
   }
 
-  private async execute(run: Running): Promise<void> {
-    const { task, abort } = run;
+  /** A handler's context; `flush` resolves once every event and debug line is written. */
+  private contextOf(task: TaskRecord, signal: AbortSignal): { ctx: TaskContext; flush: () => Promise<unknown> } {
     const log = this.log.child({ task: task.id, type: task.type });
     // Writes are chained so the log keeps its order; the task ends only after the last one.
     let writes: Promise<unknown> = Promise.resolve();
@@ -169,9 +195,9 @@ export class TaskRunner {
         .then(() => this.notify(task.id))
         .catch((err) => log.error({ err: (err as Error).message }, 'writing task output failed'));
     };
-    const ctx = {
+    const ctx: TaskContext = {
       task,
-      signal: abort.signal,
+      signal,
       logger: log,
       log: (message: string) => {
         log.debug(message);
@@ -184,6 +210,13 @@ export class TaskRunner {
         },
       },
     };
+    return { ctx, flush: () => writes };
+  }
+
+  private async execute(run: Running): Promise<void> {
+    const { task, abort } = run;
+    const log = this.log.child({ task: task.id, type: task.type });
+    const { ctx, flush } = this.contextOf(task, abort.signal);
     let outcome: { ok: true; result: string } | { ok: false; message: string };
     const handler = this.handlers.get(task.type);
     try {
@@ -192,7 +225,7 @@ export class TaskRunner {
     } catch (err) {
       outcome = { ok: false, message: err instanceof Error ? err.message : String(err) };
     }
-    await writes;
+    await flush();
     if (run.shutdown && (await this.store.task(task.id))?.state === 'processing') {
       // The director is stopping: the handler gave up because of us, not because it failed.
       await this.store.moveTask(task.id, 'fail', STOPPED_SENTENCE);

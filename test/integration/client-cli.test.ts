@@ -9,6 +9,7 @@ import { SignJWT } from 'jose';
 import { ISSUER, USER_SCOPES, ADMIN_SCOPE } from '../../kernel/cloud-controller/auth/tokens.ts';
 import { ADMIN, APPS_DOMAIN, startController, type Controller } from '../helpers/cc-controller.ts';
 import { Journal, TestDea, TestStager } from '../helpers/cc-peers.ts';
+import { cliChecks } from '../helpers/cli-checks.ts';
 import { runCli } from '../helpers/component-process.ts';
 import { NatsServer } from '../helpers/nats-server.ts';
 import { scratchDir } from '../helpers/tmp.ts';
@@ -30,27 +31,11 @@ delete process.env.INGOT_USERNAME;
 delete process.env.INGOT_PASSWORD;
 
 const cli = (...args: string[]) => runCli(args, { timeoutMs: 30_000 });
+const { ok, refused } = cliChecks(cli);
 const config = (): any => JSON.parse(readFileSync(join(HOME, 'config.json'), 'utf8'));
 const saveConfig = (c: unknown): void => writeFileSync(join(HOME, 'config.json'), JSON.stringify(c));
 
 /** Fails with the CLI's output when it did not exit 0. */
-async function ok(t: { log: (...a: unknown[]) => void; is: (a: unknown, b: unknown, m?: string) => void }, ...args: string[]) {
-  const r = await cli(...args);
-  t.is(r.code, 0, `ingot ${args.join(' ')}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
-
-/** A user's mistake: exit 1 and exactly one line on stderr starting with `ingot: `, never a stack. */
-async function refused(t: { is: (a: unknown, b: unknown, m?: string) => void; regex: (s: string, r: RegExp, m?: string) => void; notRegex: (s: string, r: RegExp) => void }, pattern: RegExp, ...args: string[]) {
-  const r = await cli(...args);
-  t.is(r.code, 1, `ingot ${args.join(' ')} should fail; stdout: ${r.stdout}`);
-  const lines = r.stderr.trimEnd().split('\n');
-  t.is(lines.length, 1, `one line: ${r.stderr}`);
-  t.regex(lines[0]!, /^ingot: /);
-  t.regex(lines[0]!, pattern);
-  t.notRegex(r.stderr, /\n\s+at /);
-  return r;
-}
 
 test.before(async (t) => {
   const nats = await NatsServer.start();

@@ -7,9 +7,9 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { directorConfig, DirectorProcess, killNats, tarball, type DirectorFixture } from '../helpers/director.ts';
+import { cliChecks } from '../helpers/cli-checks.ts';
 import { INGOT_BIN, runCli } from '../helpers/component-process.ts';
 import { scratchDir } from '../helpers/tmp.ts';
-
 
 interface Ctx {
   fixture: DirectorFixture;
@@ -26,27 +26,8 @@ delete process.env.INGOT_DIRECTOR_USERNAME;
 delete process.env.INGOT_DIRECTOR_PASSWORD;
 
 const cli = (...args: string[]) => runCli(args, { timeoutMs: 30_000 });
+const { ok, refused } = cliChecks(cli);
 const config = (): any => JSON.parse(readFileSync(join(HOME, 'config.json'), 'utf8'));
-
-type T = { is: (a: unknown, b: unknown, m?: string) => void; regex: (s: string, r: RegExp, m?: string) => void; notRegex: (s: string, r: RegExp) => void };
-
-async function ok(t: T, ...args: string[]) {
-  const r = await cli(...args);
-  t.is(r.code, 0, `ingot ${args.join(' ')}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
-
-/** A mistake or a failure: exit 1 and exactly one line on stderr starting with `ingot: `, never a stack. */
-async function refused(t: T, pattern: RegExp, ...args: string[]) {
-  const r = await cli(...args);
-  t.is(r.code, 1, `ingot ${args.join(' ')} should fail; stdout: ${r.stdout}; stderr: ${r.stderr}`);
-  const lines = r.stderr.trimEnd().split('\n');
-  t.is(lines.length, 1, `one line: ${r.stderr}`);
-  t.regex(lines[0]!, /^ingot: /);
-  t.regex(lines[0]!, pattern);
-  t.notRegex(r.stderr, /\n\s+at /);
-  return r;
-}
 
 test.before(async (t) => {
   const fixture = await directorConfig();

@@ -1,16 +1,17 @@
-// `ingot apps`, `app`, `scale`, `start`, `stop`, `restart`, `restage` and `delete`: an app's
-// lifecycle after its push. Commands that (re)start instances wait until they run.
+// `ingot apps`, `app`, `scale`, `start`, `stop`, `restart`, `restage`, `rename` and `delete`:
+// an app's lifecycle after its push. Commands that (re)start instances wait until they run.
 import type { Argv } from 'yargs';
 import type { InstanceStats } from '../api-types.ts';
-import { ClientError, ClientUsageError, step } from '../errors.ts';
+import { ClientError, step } from '../errors.ts';
 import { countInstances } from '../instances.ts';
+import { appNameProblem } from '../names.ts';
 import { openLogs, stage } from '../push.ts';
 import { findApp, lookupApp, openSpaceSession, targetRouterBase } from '../session.ts';
 import { formatMb } from '../size.ts';
 import { appSummary, renderSummary, summaryJson } from '../summary.ts';
 import { table } from '../table.ts';
-import { actThenWait, countFlag, jsonOption, print, printJson, renderer, sizeFlag, stagingTimeoutMs } from './common.ts';
-import { ask, canPrompt } from './prompt.ts';
+import { actThenWait, countFlag, jsonOption, nameArg, print, printJson, renderer, sizeFlag, stagingTimeoutMs } from './common.ts';
+import { confirmDelete } from './prompt.ts';
 
 const strategyOption = { type: 'string', choices: ['rolling'], describe: 'rolling: replace instances one at a time, never all down' } as const;
 
@@ -148,6 +149,19 @@ export function appCommands(y: Argv): Argv {
       },
     )
     .command(
+      'rename <name> <new-name>',
+      'Rename an app (its routes and running instances stay as they are)',
+      (a) => a.positional('name', { type: 'string', demandOption: true, describe: 'The app' }).positional('new-name', { type: 'string', demandOption: true, describe: 'Its new name' }),
+      async (args) => {
+        const newName = nameArg('new-name', args['new-name'], appNameProblem);
+        const s = await openSpaceSession();
+        const app = await findApp(s, args.name);
+        print(`Renaming app ${app.name} to ${newName} in org ${s.organization.name} / space ${s.space.name}...`);
+        const renamed = await step(`Renaming app ${app.name} to ${newName}`, () => s.client.rename(app.guid, newName));
+        print(`Renamed app ${app.name} to ${renamed.name}.`);
+      },
+    )
+    .command(
       'delete <name>',
       'Delete an app (and, with -r, its routes)',
       (a) =>
@@ -159,11 +173,7 @@ export function appCommands(y: Argv): Argv {
         const s = await openSpaceSession();
         const app = await lookupApp(s, args.name);
         if (!app) return print(`App ${args.name} does not exist.`);
-        if (!args.f) {
-          if (!canPrompt()) throw new ClientUsageError(`give -f to delete ${args.name} without a terminal to confirm on`);
-          const answer = await ask(`Really delete the app ${args.name}? [yN]: `);
-          if (!/^y(es)?$/i.test(answer.trim())) return print('Delete cancelled.');
-        }
+        if (!(await confirmDelete(args.f, args.name, `Really delete the app ${args.name}? [yN]: `))) return print('Delete cancelled.');
         const routes = args.r ? await s.client.appRoutes(app.guid) : [];
         await step(`Deleting app ${app.name}`, () => s.client.deleteApp(app.guid));
         for (const route of routes) {

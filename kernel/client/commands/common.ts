@@ -10,6 +10,7 @@ import { parseSizeMb } from '../size.ts';
 import { appSummary, type AppSummary } from '../summary.ts';
 
 export const jsonOption = { type: 'boolean', default: false, describe: 'Print JSON' } as const;
+export const forceOption = { alias: 'force', type: 'boolean', default: false, describe: 'Do not ask for confirmation' } as const;
 
 /** A size flag in MB, or a one-line error naming the flag (`-m 12XB: …`). */
 export function sizeFlag(value: string | number | undefined, flag: string): number | undefined {
@@ -17,6 +18,13 @@ export function sizeFlag(value: string | number | undefined, flag: string): numb
   const r = parseSizeMb(value);
   if ('error' in r) throw new ClientUsageError(`${flag} ${value}: ${r.error}`);
   return r.mb;
+}
+
+/** A name argument or flag that passes `problem`, or a one-line error naming it (`--path shop: …`). */
+export function nameArg(label: string, value: string, problem: (v: string) => string | null): string {
+  const why = problem(value);
+  if (why) throw new ClientUsageError(`${label} ${value === '' || /\s/.test(value) ? JSON.stringify(value) : value}: ${why}`);
+  return value;
 }
 
 export function countFlag(value: number | undefined, flag: string, max = 1000): number | undefined {

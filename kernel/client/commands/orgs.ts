@@ -8,7 +8,7 @@ import { ApiRequestError, ClientError, ClientUsageError, step } from '../errors.
 import { openSession, type Session } from '../session.ts';
 import { table } from '../table.ts';
 import { jsonOption, print, printJson } from './common.ts';
-import { ask, canPrompt } from './prompt.ts';
+import { confirmDelete } from './prompt.ts';
 
 export const ORG_ROLES = { OrgManager: 'organization_manager', OrgUser: 'organization_user', OrgAuditor: 'organization_auditor' } as const;
 export const SPACE_ROLES = { SpaceManager: 'space_manager', SpaceDeveloper: 'space_developer', SpaceAuditor: 'space_auditor' } as const;
@@ -41,10 +41,8 @@ export async function spaceNamed(s: Session, org: Organization, name: string): P
 }
 
 /** Asks before a delete unless -f; refuses without a terminal to ask on. */
-async function confirmed(force: boolean, what: string): Promise<boolean> {
-  if (force) return true;
-  if (!canPrompt()) throw new ClientUsageError(`give -f to delete ${what} without a terminal to confirm on`);
-  return /^y(es)?$/i.test((await ask(`Really delete ${what} and everything in it? [yN]: `)).trim());
+function confirmed(force: boolean, what: string): Promise<boolean> {
+  return confirmDelete(force, what, `Really delete ${what} and everything in it? [yN]: `);
 }
 
 /** Gives a role; one the user holds already is no error (as cf). */

@@ -2,6 +2,7 @@
 // otherwise the caller must have been given the value (flags, environment).
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
+import { ClientUsageError } from '../errors.ts';
 
 export function canPrompt(): boolean {
   return process.stdin.isTTY === true;
@@ -25,4 +26,14 @@ export async function ask(question: string, opts: { secret?: boolean } = {}): Pr
   } finally {
     rl.close();
   }
+}
+
+/**
+ * Whether to go on with deleting `what` ("the app web"): yes with -f; otherwise asks `[yN]`
+ * on the terminal, and without one refuses, naming -f.
+ */
+export async function confirmDelete(force: boolean, what: string, question = `Really delete ${what}? [yN]: `): Promise<boolean> {
+  if (force) return true;
+  if (!canPrompt()) throw new ClientUsageError(`give -f to delete ${what} without a terminal to confirm on`);
+  return /^y(es)?$/i.test((await ask(question)).trim());
 }
