@@ -26,12 +26,17 @@ export function manifestSummary(text: string): ManifestSummary {
 }
 
 /**
- * Newest first. A version's age is its upload order, as the deploy resolves `latest`
- * (deploy/preparation.ts `newest`): Ingot's dev versions (`0.1.0+dev.<fingerprints>`) do not
- * order by their text, so the last uploaded is the newest.
+ * Newest first. A version's age is its upload order: Ingot's dev versions
+ * (`0.1.0+dev.<fingerprints>`) do not order by their text, so the last uploaded is the newest
+ * (what `latest` means to a deploy, pickVersion).
  */
 export function newestFirst<T extends { id: number }>(list: readonly T[]): T[] {
   return [...list].sort((a, b) => b.id - a.id);
+}
+
+/** The uploaded version a manifest's `version` means: that one, or the newest for `latest` (BOSH's). */
+export function pickVersion<T extends { id: number; version: string }>(candidates: readonly T[], version: string): T | undefined {
+  return version === 'latest' ? newestFirst(candidates)[0] : candidates.find((c) => c.version === version);
 }
 
 /** What a deployment is made of, as the store holds it: its manifest and its instances' applied specs. */
@@ -60,14 +65,12 @@ export function catalogUsage(deployments: readonly DeploymentUse[], releases: re
     const list = map.get(id) ?? [];
     if (!list.includes(deployment)) map.set(id, [...list, deployment]);
   };
-  const pick = <T extends { id: number; version: string }>(candidates: T[], version: string): T | undefined =>
-    version === 'latest' ? newestFirst(candidates)[0] : candidates.find((c) => c.version === version);
   for (const dep of deployments) {
     const m = manifestSummary(dep.manifest);
-    for (const r of m.releases) mark(usage.releases, pick(releases.filter((u) => u.name === r.name), r.version)?.id, dep.name);
+    for (const r of m.releases) mark(usage.releases, pickVersion(releases.filter((u) => u.name === r.name), r.version)?.id, dep.name);
     for (const s of m.stemcells) {
       const candidates = stemcells.filter((c) => (s.os !== undefined ? c.operating_system === s.os : c.name === s.name));
-      mark(usage.stemcells, pick(candidates, s.version)?.id, dep.name);
+      mark(usage.stemcells, pickVersion(candidates, s.version)?.id, dep.name);
     }
     for (const spec of dep.specs) {
       const jobs = Array.isArray(spec.jobs) ? (spec.jobs as Array<{ release?: unknown; release_version?: unknown }>) : [];

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { checkDeployment, interpolate, ManifestError, parseCloudConfig, readYaml, type CloudConfig, type Deployment, type JobSpec as LinkJobSpec } from '../../manifest/mod.ts';
 import { linkSpecOf, readRelease, ReleaseError, type ReleaseArchive } from '../../release/mod.ts';
 import type { Blobstore } from '../blobstore.ts';
+import { pickVersion } from '../catalog.ts';
 import type { DirectorStore } from '../store.ts';
 import type { StemcellRecord } from '../types.ts';
 import { buildDesiredState, type DesiredState, type ReleaseInUse } from './desired-state.ts';
@@ -79,10 +80,6 @@ export async function deployedInstances(store: DirectorStore, name: string): Pro
   });
 }
 
-function newest<T extends { id: number }>(list: T[]): T | undefined {
-  return [...list].sort((a, b) => b.id - a.id)[0];
-}
-
 export async function prepareDeploy(deps: PrepareDeps, manifestText: string, opts: { recreate?: boolean; persistVariables: boolean; deployed?: DeployedInstance[] }): Promise<Prepared> {
   const name = manifestName(manifestText);
   const problems: string[] = [];
@@ -118,7 +115,7 @@ export async function prepareDeploy(deps: PrepareDeps, manifestText: string, opt
     if (typeof r?.name !== 'string') continue;
     const version = String(r.version ?? '');
     const candidates = uploaded.filter((u) => u.name === r.name);
-    const record = version === 'latest' ? newest(candidates) : candidates.find((u) => u.version === version);
+    const record = pickVersion(candidates, version);
     if (!record) {
       problems.push(`release ${r.name}/${version} is not uploaded (uploaded: ${candidates.map((c) => c.version).join(', ') || 'none'})`);
       continue;
@@ -147,7 +144,7 @@ export async function prepareDeploy(deps: PrepareDeps, manifestText: string, opt
     const sname = typeof s?.name === 'string' ? s.name : undefined;
     const version = String(s?.version ?? '');
     const candidates = allStemcells.filter((c) => (os !== undefined ? c.operating_system === os : c.name === sname));
-    const record = version === 'latest' ? newest(candidates) : candidates.find((c) => c.version === version);
+    const record = pickVersion(candidates, version);
     if (!record) {
       problems.push(`stemcell ${os ?? sname}/${version} is not uploaded (uploaded: ${candidates.map((c) => c.version).join(', ') || 'none'})`);
       continue;
