@@ -413,8 +413,10 @@ export class CloudControllerClient {
   domains(names?: string[]): Promise<t.Domain[]> {
     return this.listAll('/v3/domains', t.domain, { names: names?.join(',') });
   }
-  createDomain(name: string): Promise<t.Domain> {
-    return this.call('POST', '/v3/domains', t.domain, { body: { name } });
+  /** A shared domain, or with `orgGuid` a domain private to that org. */
+  createDomain(name: string, orgGuid?: string): Promise<t.Domain> {
+    const body = orgGuid ? { name, relationships: { organization: { data: { guid: orgGuid } } } } : { name };
+    return this.call('POST', '/v3/domains', t.domain, { body });
   }
   deleteDomain(guid: string): Promise<void> {
     return this.call('DELETE', `/v3/domains/${guid}`, null);

@@ -132,3 +132,23 @@ export function managesRole(a: Access, role: { space_guid: string | null }, orgG
   if (managesOrg(a, orgGuid)) return true;
   return role.space_guid !== null && a.managedSpaces.has(role.space_guid);
 }
+
+/** A domain as access needs it: a private domain names its org, a shared one null. */
+export interface DomainOwner {
+  organization_guid: string | null;
+}
+
+/** Whether the user sees a domain: a shared one always, a private one when it sees the org. */
+export function seesDomain(a: Access, domain: DomainOwner): boolean {
+  return domain.organization_guid === null || seesOrg(a, domain.organization_guid);
+}
+
+/** Whether the user creates or deletes a domain: shared ones admins only, private ones also the org's managers. */
+export function managesDomain(a: Access, domain: DomainOwner): boolean {
+  return domain.organization_guid === null ? a.admin : managesOrg(a, domain.organization_guid);
+}
+
+/** The `where` narrowing a domain list to what the user sees: undefined for all (admins). */
+export function visibleDomainWhere(a: Access): { $or: Array<{ organization_guid: string[] | null }> } | undefined {
+  return a.admin ? undefined : { $or: [{ organization_guid: null }, { organization_guid: [...a.visibleOrgs] }] };
+}

@@ -36,7 +36,7 @@ export async function bootstrap(store: Store, config: CcConfig): Promise<Bootstr
   for (const name of new Set([config.system_domain, apps])) {
     await findOrInsert(
       () => store.domains.find({ name }),
-      () => store.domains.insert({ guid: newGuid(), name, internal: false, created_at: at, updated_at: at }),
+      () => store.domains.insert({ guid: newGuid(), name, internal: false, organization_guid: null, created_at: at, updated_at: at }),
     );
   }
   return { adminGuid: admin.guid, defaultSpaceGuid: space.guid, domains: { system: config.system_domain, apps } };

@@ -219,7 +219,7 @@ export function presentDomain(d: DomainRecord, base: string) {
     supported_protocols: ['http'],
     created_at: time(d.created_at),
     updated_at: time(d.updated_at),
-    relationships: { organization: rel(null), shared_organizations: { data: [] } },
+    relationships: { organization: rel(d.organization_guid), shared_organizations: { data: [] } },
     metadata: meta(),
     links: { self: href(base, `/v3/domains/${d.guid}`), route_reservations: href(base, `/v3/domains/${d.guid}/route_reservations`) },
   };

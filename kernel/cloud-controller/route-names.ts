@@ -37,3 +37,18 @@ export function isReserved(host: string, domain: string, systemDomain: string, r
 export function uriTooLong(host: string, domain: string): boolean {
   return routeUri(host, domain).length > 253;
 }
+
+/** Whether one domain is the other or lies under it (`shop.example.com` and `example.com`). */
+export function domainsNest(a: string, b: string): boolean {
+  return a === b || a.endsWith(`.${b}`) || b.endsWith(`.${a}`);
+}
+
+/**
+ * The existing domain a new one may not sit beside, or undefined. A private domain nested in
+ * (or around) a domain of another owner would let that owner's routes take its URLs
+ * (`shop` in `example.com` is `shop.example.com`), so CF refuses it; shared domains among
+ * themselves are the admins' affair and are not checked.
+ */
+export function overlappingDomain<D extends { name: string; organization_guid: string | null }>(name: string, orgGuid: string | null, existing: readonly D[]): D | undefined {
+  return existing.find((d) => d.organization_guid !== orgGuid && (d.organization_guid !== null || orgGuid !== null) && d.name !== name && domainsNest(name, d.name));
+}

@@ -1,7 +1,8 @@
 // The domain and route commands and `rename` as a user runs them: the real CLI (a child
 // process) against a real cloud controller process, with a test stager and DEA on the bus —
-// rename, domains, create-/delete-shared-domain, create-/delete-route, and the one-line
-// refusals of bad arguments, of non-admins and of what the controller will not do.
+// rename, domains, create-/delete-shared-domain, create-/delete-private-domain,
+// create-/delete-route, and the one-line refusals of bad arguments, of non-admins and of what
+// the controller will not do.
 import anyTest, { type TestFn } from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,6 +47,8 @@ test.serial('every new command has help; bad arguments are refused in one line n
     ['domains', /List the domains/],
     ['create-shared-domain', /Create a domain every organization/],
     ['delete-shared-domain', /Delete a shared domain[^]*--force/],
+    ['create-private-domain', /Create a domain only the organization can make routes in/],
+    ['delete-private-domain', /Delete a private domain[^]*--force/],
     ['create-route', /Create a route in the targeted space[^]*--hostname[^]*--path/],
     ['delete-route', /Delete a route[^]*--hostname[^]*--path[^]*--force/],
   ] as const) {
@@ -56,6 +59,9 @@ test.serial('every new command has help; bad arguments are refused in one line n
   await ingot(t, ['rename', 'web'], /Not enough non-option arguments/);
   await ingot(t, ['create-shared-domain', 'localhost'], /^ingot: domain localhost: a domain needs at least two labels/);
   await ingot(t, ['delete-shared-domain', 'bad_name.com'], /^ingot: domain bad_name\.com: each label of a domain/);
+  await ingot(t, ['create-private-domain', 'acme', 'localhost'], /^ingot: domain localhost: a domain needs at least two labels/);
+  await ingot(t, ['create-private-domain', 'acme'], /Not enough non-option arguments/);
+  await ingot(t, ['delete-private-domain', 'x_y.com'], /^ingot: domain x_y\.com: each label of a domain/);
   await ingot(t, ['create-route', 'example.com', '--path', 'shop'], /^ingot: --path shop: path must begin with \/$/m);
   await ingot(t, ['create-route', 'example.com', '--hostname', 'a.b'], /^ingot: --hostname a\.b: host must be lower-case letters/);
   await ingot(t, ['delete-route', 'example.com', '--path', '/a/../b'], /^ingot: --path \/a\/\.\.\/b: path cannot contain \. or \.\. segments$/m);
@@ -163,4 +169,63 @@ test.serial("a user who is not an admin reads the domains but cannot change them
   await ingot(t, ['delete-shared-domain', 'kept.example', '-f'], /^ingot: Deleting domain kept\.example: You are not authorized to perform the requested action$/m);
   await ingot(t, ['login', '-u', ADMIN.user, '-p', ADMIN.password]);
   t.true(JSON.parse((await ingot(t, ['domains', '--json'])).stdout).some((d: { name: string }) => d.name === 'kept.example'), 'still there');
+});
+
+test.serial("private domains: an org's manager makes one, its developers route in it, other orgs never see it", async (t) => {
+  t.timeout(CLI_TEST_TIMEOUT_MS);
+  const { cc } = t.context;
+  const json = () => ingot(t, ['domains', '--json']).then((r) => JSON.parse(r.stdout) as Array<{ name: string; availability: string }>);
+  await ingot(t, ['create-org', 'widgets']);
+  await ingot(t, ['create-space', 'web', '-o', 'widgets']);
+  for (const user of ['wanda', 'walt']) await ingot(t, ['create-user', user, `${user}-password`]);
+  await ingot(t, ['set-org-role', 'wanda', 'widgets', 'OrgManager']);
+  await ingot(t, ['set-org-role', 'walt', 'widgets', 'OrgUser']);
+  await ingot(t, ['set-space-role', 'walt', 'widgets', 'web', 'SpaceDeveloper']);
+  await ingot(t, ['set-space-role', 'dana', 'default', 'default', 'SpaceDeveloper']);
+
+  // wanda, widgets' manager, makes a private domain; not in an org she does not see.
+  await ingot(t, ['login', '-u', 'wanda', '-p', 'wanda-password', '-o', 'widgets']);
+  t.is((await ingot(t, ['create-private-domain', 'widgets', 'Widgets.Example'])).stdout, 'Created private domain widgets.example for org widgets.\n');
+  t.regex((await ingot(t, ['domains'])).stdout, /^widgets\.example\s+private$/m);
+  await ingot(t, ['create-private-domain', 'default', 'mine.example'], /^ingot: organization default not found$/m);
+  await ingot(t, ['create-private-domain', 'widgets', APPS_DOMAIN], new RegExp(`^ingot: Creating private domain ${APPS_DOMAIN.replace(/\./g, '\\.')} for org widgets: The domain name "${APPS_DOMAIN.replace(/\./g, '\\.')}" is already in use$`, 'm'));
+  await ingot(t, ['create-shared-domain', 'shared.example'], /^ingot: Creating shared domain shared\.example: You are not authorized to perform the requested action$/m);
+
+  // dana, a developer in the default org only: the domain does not exist for her.
+  await ingot(t, ['login', '-u', 'dana', '-p', 'dana-password', '-o', 'default', '-s', 'default']);
+  t.false((await json()).some((d) => d.name === 'widgets.example'));
+  await ingot(t, ['create-route', 'widgets.example', '--hostname', 'www'], /^ingot: domain widgets\.example not found$/m);
+  t.is((await ingot(t, ['delete-private-domain', 'widgets.example', '-f'])).stdout, 'Domain widgets.example does not exist.\n');
+
+  // walt, a SpaceDeveloper of widgets/web, routes in it; he cannot delete it.
+  await ingot(t, ['login', '-u', 'walt', '-p', 'walt-password', '-o', 'widgets', '-s', 'web']);
+  t.is((await ingot(t, ['create-route', 'widgets.example', '--hostname', 'www'])).stdout, 'Created route www.widgets.example in org widgets / space web.\n');
+  t.deepEqual(await routeUrls(t), ['www.widgets.example']);
+  t.regex((await ingot(t, ['routes'])).stdout, /^www\s+widgets\.example\s*$/m);
+  await ingot(t, ['delete-private-domain', 'widgets.example', '-f'], /^ingot: Deleting domain widgets\.example: You are not authorized to perform the requested action$/m);
+
+  // The admin sees every org's private domains, but the default org's list shows only its own and the shared ones.
+  await ingot(t, ['login', '-u', ADMIN.user, '-p', ADMIN.password, '-o', 'default', '-s', 'default']);
+  t.false((await json()).some((d) => d.name === 'widgets.example'));
+  t.is((await cc.admin.get('/v3/domains?names=widgets.example')).body.resources.length, 1);
+  await ingot(
+    t,
+    ['create-route', 'widgets.example', '--hostname', 'x'],
+    /^ingot: Creating route x\.widgets\.example: Invalid domain\. Domain 'widgets\.example' is private to organization 'widgets' and not available in organization 'default'\.$/m,
+  );
+  await ingot(t, ['create-shared-domain', 'widgets.example'], /^ingot: Creating shared domain widgets\.example: The domain name "widgets\.example" is already in use$/m);
+  await ingot(t, ['delete-shared-domain', 'widgets.example', '-f'], /^ingot: domain widgets\.example is a private domain; delete it with ingot delete-private-domain$/m);
+  await ingot(t, ['delete-private-domain', 'kept.example', '-f'], /^ingot: domain kept\.example is a shared domain; delete it with ingot delete-shared-domain$/m);
+
+  // wanda deletes it once walt's route is gone.
+  await ingot(t, ['login', '-u', 'wanda', '-p', 'wanda-password', '-o', 'widgets']);
+  await ingot(t, ['delete-private-domain', 'widgets.example'], /^ingot: give -f to delete the domain widgets\.example without a terminal to confirm on$/m);
+  await ingot(t, ['delete-private-domain', 'widgets.example', '-f'], /^ingot: Deleting domain widgets\.example: Delete the routes of this domain first\.$/m);
+  await ingot(t, ['login', '-u', 'walt', '-p', 'walt-password', '-o', 'widgets', '-s', 'web']);
+  t.is((await ingot(t, ['delete-route', 'widgets.example', '--hostname', 'www', '-f'])).stdout, 'Deleted route www.widgets.example.\n');
+  await ingot(t, ['login', '-u', 'wanda', '-p', 'wanda-password', '-o', 'widgets']);
+  t.is((await ingot(t, ['delete-private-domain', 'widgets.example', '-f'])).stdout, 'Deleted domain widgets.example.\n');
+  t.false((await json()).some((d) => d.name === 'widgets.example'));
+  t.is((await cc.admin.get('/v3/domains?names=widgets.example')).body.resources.length, 0);
+  await ingot(t, ['login', '-u', ADMIN.user, '-p', ADMIN.password]);
 });

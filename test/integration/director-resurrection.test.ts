@@ -271,6 +271,8 @@ async function deploy(text: string): Promise<{ state: string; result: string; de
 test.serial('create-swap-delete with a persistent disk: the new VM is made while the old one serves, then takes the disk and its data; one that fails hands it back', async (t) => {
   t.timeout(300_000);
   const swap = { routerUpdate: { vm_strategy: 'create-swap-delete' } };
+  // The previous test's resurrection may still be recording its end, holding the deployment's lock.
+  await until('every scan_and_fix task ended', 60_000, async () => (await tasksOf('scan_and_fix')).every((x) => ['done', 'error', 'cancelled'].includes(x.state)));
   const before = await instances();
   const old = before.get('router/0')!.vm_cid!;
   const write = await execInVm(fx!.prefix, old, ['sh', '-c', 'echo moved-with-its-disk > /var/vcap/store/marker']);

@@ -2,8 +2,8 @@
 // organization and space exist from the first start. Users see the orgs they hold a role in
 // (or in one of whose spaces they do) and the spaces they may read; admins create and delete
 // orgs, an org's managers create and delete its spaces. Deleting an org or a space that still
-// holds spaces, apps or routes is refused (422) as CF does; its roles go with it, in the same
-// transaction. Roles themselves are in roles.ts.
+// holds spaces, apps or routes is refused (422) as CF does; its roles, space quotas and private
+// domains go with it, in the same transaction. Roles themselves are in roles.ts.
 import { z } from 'zod';
 import { managesOrg, seesOrg, visibleOrgList, within } from '../access.ts';
 import { AUDIT, auditor, orgTarget, spaceTarget } from '../audit.ts';
@@ -59,6 +59,8 @@ export function registerOrganizations(server: ApiServer, d: Deps): void {
       if ((await tx.spaces.count({ organization_guid: org.guid })) > 0) throw errors.unprocessable('Delete the spaces of this organization first.');
       await tx.roles.delete({ organization_guid: org.guid });
       await tx.spaceQuotas.delete({ organization_guid: org.guid });
+      // CF deletes an org's private domains with it; their routes were in its spaces, gone already.
+      await tx.domains.delete({ organization_guid: org.guid });
       await tx.organizations.delete({ guid: org.guid });
     });
     await audit(ctx, AUDIT.orgDelete, orgTarget(org), { recursive: true });

@@ -2,6 +2,9 @@
 // a domain (and optionally a path); a host already taken in its domain is refused with 422
 // CF-RouteHostTaken, and the system domain's platform hosts (api, …) are never given out.
 // Mapping or unmapping a started app tells its instances at once (dea.update).
+// A domain is shared (admins create and delete it, everyone routes in it) or private to an
+// org (relationships.organization): its org's managers create and delete it, only members of
+// the org see it, and its routes live only in the org's spaces.
 import { z } from 'zod';
 import { DbError, type DomainRecord, type RouteMappingRecord, type RouteRecord } from '../db/mod.ts';
 import { errors } from '../errors.ts';
@@ -10,12 +13,12 @@ import { csv, listQuery, parseQuery } from '../http/query.ts';
 import type { ApiServer, RequestContext } from '../http/server.ts';
 import { WEB } from '../lookups.ts';
 import { presentDestination, presentDomain, presentRoute } from '../presenters.ts';
-import { invalidHost, invalidPath, isReserved, routeUri, uriTooLong } from '../route-names.ts';
-import { within } from '../access.ts';
+import { invalidHost, invalidPath, isReserved, overlappingDomain, routeUri, uriTooLong } from '../route-names.ts';
+import { managesDomain, seesDomain, seesOrg, visibleDomainWhere, within } from '../access.ts';
 import { AUDIT, auditor } from '../audit.ts';
 import { quotaGuard } from '../quota-guard.ts';
 import { NO_USAGE } from '../quotas.ts';
-import { listOf, mustGet, newGuid, noContent, now, ok, toOne } from './common.ts';
+import { listOf, newGuid, noContent, now, ok, toOne } from './common.ts';
 import type { Deps } from './deps.ts';
 import { scope } from './scope.ts';
 
@@ -23,7 +26,15 @@ const domainName = z
   .string()
   .max(253)
   .regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/, 'must be a lower-case DNS name with at least two labels');
-const createDomain = z.object({ name: domainName, internal: z.boolean().default(false), metadata: z.unknown().optional() }).strict();
+const createDomain = z
+  .object({
+    name: domainName,
+    internal: z.boolean().default(false),
+    relationships: z.object({ organization: toOne }).strict().optional(),
+    metadata: z.unknown().optional(),
+  })
+  .strict()
+  .refine((b) => !(b.internal && b.relationships?.organization), { message: 'a private domain (relationships.organization) cannot be internal', path: ['internal'] });
 
 const createRoute = z
   .object({
@@ -45,39 +56,67 @@ const destination = z
 const destinationsBody = z.object({ destinations: z.array(destination).max(100) }).strict();
 
 export function registerRoutes(server: ApiServer, d: Deps): void {
+  const s = scope(d.store);
+  const audit = auditor(d.store);
+  const quotas = quotaGuard(d.store);
+
   // ---- domains ----
+  /** A domain the caller sees: 404 for one that is absent or private to an org it is not in. */
+  const visibleDomain = async (ctx: RequestContext, guid: string): Promise<DomainRecord> => {
+    const domain = await d.store.domains.get(guid);
+    if (!domain || !seesDomain(await s.access(ctx), domain)) throw errors.notFound('Domain');
+    return domain;
+  };
+
   server.route('GET', '/v3/domains', 'user', (ctx) =>
-    listOf(ctx, d.store.domains, listQuery({ names: csv.optional(), guids: csv.optional() }, ['created_at', 'updated_at', 'name']), (q) => ({ name: q.names, guid: q.guids }), (x) => presentDomain(x, ctx.baseUrl)),
+    listOf(
+      ctx,
+      d.store.domains,
+      listQuery({ names: csv.optional(), guids: csv.optional(), organization_guids: csv.optional() }, ['created_at', 'updated_at', 'name']),
+      async (q) => ({ name: q.names, guid: q.guids, organization_guid: q.organization_guids, ...visibleDomainWhere(await s.access(ctx)) }),
+      (x) => presentDomain(x, ctx.baseUrl),
+    ),
   );
-  server.route('GET', '/v3/domains/:guid', 'user', async (ctx) => ok(presentDomain(await mustGet(d.store.domains, ctx.params.guid!, 'Domain'), ctx.baseUrl)));
-  server.route('POST', '/v3/domains', 'admin', async (ctx) => {
+  server.route('GET', '/v3/domains/:guid', 'user', async (ctx) => ok(presentDomain(await visibleDomain(ctx, ctx.params.guid!), ctx.baseUrl)));
+  server.route('POST', '/v3/domains', 'user', async (ctx) => {
     const body = await readJson(ctx.req, createDomain);
+    const orgGuid = body.relationships?.organization.data.guid ?? null;
+    const access = await s.access(ctx);
+    if (orgGuid !== null && (!(await d.store.organizations.get(orgGuid)) || !seesOrg(access, orgGuid))) {
+      throw errors.unprocessable('Invalid organization. Ensure the organization exists and you have access to it.');
+    }
+    if (!managesDomain(access, { organization_guid: orgGuid })) throw errors.notAuthorized();
     const at = now();
+    const domain: DomainRecord = { guid: newGuid(), name: body.name, internal: body.internal, organization_guid: orgGuid, created_at: at, updated_at: at };
     try {
-      return ok(presentDomain(await d.store.domains.insert({ guid: newGuid(), name: body.name, internal: body.internal, created_at: at, updated_at: at }), ctx.baseUrl), 201);
+      // Under a lock, so two controllers cannot each let in one half of an overlapping pair.
+      await d.store.locked('domains', async (tx) => {
+        const overlap = overlappingDomain(domain.name, orgGuid, await tx.domains.list());
+        if (overlap) throw errors.unprocessable(`The domain name "${domain.name}" cannot be created because "${overlap.name}" is already reserved by another domain`);
+        await tx.domains.insert(domain);
+      });
     } catch (err) {
       if (err instanceof DbError && err.code === 'unique_violation') throw errors.uniqueness(`The domain name "${body.name}" is already in use`);
       throw err;
     }
+    return ok(presentDomain(domain, ctx.baseUrl), 201);
   });
-  server.route('DELETE', '/v3/domains/:guid', 'admin', async (ctx) => {
-    const domain = await mustGet(d.store.domains, ctx.params.guid!, 'Domain');
+  server.route('DELETE', '/v3/domains/:guid', 'user', async (ctx) => {
+    const domain = await visibleDomain(ctx, ctx.params.guid!);
+    if (!managesDomain(await s.access(ctx), domain)) throw errors.notAuthorized();
     if (domain.name === d.domains.system || domain.name === d.domains.apps) throw errors.unprocessable(`${domain.name} is a domain of the platform's config and cannot be deleted.`);
     if ((await d.store.routes.count({ domain_guid: domain.guid })) > 0) throw errors.unprocessable('Delete the routes of this domain first.');
     await d.store.domains.delete({ guid: domain.guid });
     return noContent;
   });
   server.route('GET', '/v3/domains/:guid/route_reservations', 'user', async (ctx) => {
-    const domain = await mustGet(d.store.domains, ctx.params.guid!, 'Domain');
+    const domain = await visibleDomain(ctx, ctx.params.guid!);
     const q = parseQuery(ctx.query, z.object({ host: z.string().default(''), path: z.string().default('') }).strict());
     const taken = (await d.store.routes.count({ domain_guid: domain.guid, host: q.host, path: q.path })) > 0 || isReserved(q.host, domain.name, d.domains.system, d.config.reserved_system_hosts);
     return ok({ matching_route: taken });
   });
 
   // ---- routes ----
-  const s = scope(d.store);
-  const audit = auditor(d.store);
-  const quotas = quotaGuard(d.store);
   const routeFilters = { hosts: csv.optional(), paths: csv.optional(), domain_guids: csv.optional(), space_guids: csv.optional(), guids: csv.optional() };
   const routeWhere = (q: { hosts?: string[]; paths?: string[]; domain_guids?: string[]; space_guids?: string[]; guids?: string[] }) => ({
     host: q.hosts,
@@ -110,9 +149,13 @@ export function registerRoutes(server: ApiServer, d: Deps): void {
   server.route('POST', '/v3/routes', 'user', async (ctx) => {
     const body = await readJson(ctx.req, createRoute);
     const domain = await d.store.domains.get(body.relationships.domain.data.guid);
-    if (!domain) throw errors.unprocessable('Invalid domain. Ensure that the domain exists and you have access to it.');
+    if (!domain || !seesDomain(await s.access(ctx), domain)) throw errors.unprocessable('Invalid domain. Ensure that the domain exists and you have access to it.');
     const spaceGuid = body.relationships.space?.data.guid ?? d.defaultSpaceGuid;
-    await s.spaceToCreateIn(ctx, spaceGuid);
+    const space = await s.spaceToCreateIn(ctx, spaceGuid);
+    if (domain.organization_guid !== null && domain.organization_guid !== space.organization_guid) {
+      const [owner, org] = await Promise.all([d.store.organizations.get(domain.organization_guid), d.store.organizations.get(space.organization_guid)]);
+      throw errors.unprocessable(`Invalid domain. Domain '${domain.name}' is private to organization '${owner?.name ?? domain.organization_guid}' and not available in organization '${org?.name ?? space.organization_guid}'.`);
+    }
     const problem = invalidHost(body.host) ?? invalidPath(body.path);
     if (problem) throw errors.unprocessable(problem);
     if (uriTooLong(body.host, domain.name)) throw errors.unprocessable('Host combined with domain name must be no more than 253 characters.');

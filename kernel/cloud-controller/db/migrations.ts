@@ -367,6 +367,16 @@ ALTER TABLE service_bindings ADD COLUMN broker_operation TEXT;
 CREATE INDEX service_bindings_operation ON service_bindings (operation_state);
 `,
   },
+  {
+    id: 9,
+    name: 'private_domains',
+    // The org owning a private domain; NULL for a shared one, which every domain made before
+    // this migration is. Names stay unique across both kinds (the UNIQUE of migration 1).
+    sql: `
+ALTER TABLE domains ADD COLUMN organization_guid TEXT REFERENCES organizations (guid);
+CREATE INDEX domains_organization ON domains (organization_guid);
+`,
+  },
 ];
 
 /**

@@ -143,6 +143,8 @@ export interface DomainRecord extends Timestamps {
   guid: string;
   name: string;
   internal: boolean;
+  /** The org a private domain belongs to; null for a shared domain. */
+  organization_guid: string | null;
 }
 
 export interface RouteRecord extends Timestamps {

@@ -123,7 +123,7 @@ const specs = {
     columns: ['guid', 'app_guid', 'package_guid', 'build_guid', 'state', 'error', 'sha256', 'size', 'buildpack', 'process_types', 'stack', 'created_at', 'updated_at'],
     json: ['process_types'],
   },
-  domains: { table: 'domains', columns: ['guid', 'name', 'internal', 'created_at', 'updated_at'], bool: ['internal'] },
+  domains: { table: 'domains', columns: ['guid', 'name', 'internal', 'organization_guid', 'created_at', 'updated_at'], bool: ['internal'] },
   routes: { table: 'routes', columns: ['guid', 'host', 'path', 'domain_guid', 'space_guid', 'created_at', 'updated_at'] },
   routeMappings: { table: 'route_mappings', columns: ['guid', 'route_guid', 'app_guid', 'process_type', 'created_at', 'updated_at'] },
   auditEvents: {
