@@ -184,13 +184,14 @@ export function registerRoutes(api: ApiServer, d: ApiDeps): void {
         const existing = await d.store.stemcell(manifest.name, manifest.version);
         if (existing) throw apiErrors.conflict(`Stemcell ${manifest.name}/${manifest.version} is already uploaded`);
         const blobId = await d.blobs.put(tarball);
-        const record = await d.store.addStemcell({ name: manifest.name, version: manifest.version, operating_system: manifest.operating_system, cpi_cid: null, blob_id: blobId, cloud_properties: manifest.cloud_properties });
+        const record = await d.store.addStemcell({ name: manifest.name, version: manifest.version, operating_system: manifest.operating_system, cpi_cid: null, blob_id: blobId, image_blob_id: null, cloud_properties: manifest.cloud_properties });
         if (d.createStemcell) {
           // BOSH hands the CPI the image inside the tarball, not the tarball.
-          const imagePath = image ? d.blobs.pathOf(await d.blobs.put(image)) : d.blobs.pathOf(blobId);
-          const cid = await d.createStemcell(imagePath, manifest.cloud_properties);
-          await d.store.setStemcellCid(record.id, cid);
+          const imageBlobId = image ? await d.blobs.put(image) : null;
+          const cid = await d.createStemcell(d.blobs.pathOf(imageBlobId ?? blobId), manifest.cloud_properties);
+          await d.store.setStemcellCid(record.id, cid, imageBlobId);
           record.cpi_cid = cid;
+          record.image_blob_id = imageBlobId;
         }
         return { record, blobId };
       });

@@ -166,9 +166,13 @@ export class CatalogRemoval {
     return done;
   }
 
-  /** A stemcell's blobs: its tarball and, when a CPI was given it, the image taken out of it. */
+  /**
+   * A stemcell's blobs: its tarball and, when a CPI was given it, the image taken out of it —
+   * recorded at upload; only a stemcell uploaded before that (migration 4) has its tarball read.
+   */
   private async stemcellBlobs(s: StemcellRecord): Promise<string[]> {
-    if (!this.d.blobs.has(s.blob_id)) return [s.blob_id];
+    if (s.image_blob_id !== null) return [s.blob_id, s.image_blob_id];
+    if (s.cpi_cid === null || !this.d.blobs.has(s.blob_id)) return [s.blob_id];
     try {
       const image = (await tarMembers(await this.d.blobs.get(s.blob_id), (p) => p === 'image')).get('image');
       return image ? [s.blob_id, createHash('sha256').update(image).digest('hex')] : [s.blob_id];

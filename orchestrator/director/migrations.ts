@@ -164,4 +164,11 @@ CREATE TABLE problems (
 CREATE INDEX problems_deployment ON problems (deployment, state);
 `,
   },
+  {
+    id: 4,
+    name: 'stemcell image blob',
+    // The image taken out of a stemcell's tarball and handed to the CPI: recorded at upload, so
+    // removing stemcells (catalog-removal.ts) knows its blob without reading the tarball again.
+    sql: `ALTER TABLE stemcells ADD COLUMN image_blob_id TEXT;`,
+  },
 ];

@@ -223,16 +223,17 @@ export class DirectorStore {
     return this.db.transaction(async (tx) => {
       const uploaded_at = now();
       await tx.run(
-        'INSERT INTO stemcells (name, version, operating_system, cpi_cid, blob_id, cloud_properties, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        [s.name, s.version, s.operating_system, s.cpi_cid, s.blob_id, JSON.stringify(s.cloud_properties), uploaded_at],
+        'INSERT INTO stemcells (name, version, operating_system, cpi_cid, blob_id, image_blob_id, cloud_properties, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        [s.name, s.version, s.operating_system, s.cpi_cid, s.blob_id, s.image_blob_id, JSON.stringify(s.cloud_properties), uploaded_at],
       );
       const row = await tx.get<{ id: number }>('SELECT last_insert_rowid() AS id');
       return { ...s, id: Number(row!.id), uploaded_at };
     });
   }
 
-  async setStemcellCid(id: number, cid: string): Promise<void> {
-    await this.db.run('UPDATE stemcells SET cpi_cid = ? WHERE id = ?', [cid, id]);
+  /** The CPI's cid of the stemcell, and the blob of the image it was given (none when the tarball had no image). */
+  async setStemcellCid(id: number, cid: string, imageBlobId: string | null): Promise<void> {
+    await this.db.run('UPDATE stemcells SET cpi_cid = ?, image_blob_id = ? WHERE id = ?', [cid, imageBlobId, id]);
   }
 
   async releases(): Promise<ReleaseRecord[]> {

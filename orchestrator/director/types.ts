@@ -58,6 +58,8 @@ export interface StemcellRecord {
   /** Set once the CPI's create_stemcell has run. */
   cpi_cid: string | null;
   blob_id: string;
+  /** The image handed to the CPI, when the tarball held one (null too for stemcells uploaded before migration 4). */
+  image_blob_id: string | null;
   cloud_properties: Record<string, unknown>;
   uploaded_at: string;
 }

@@ -39,7 +39,7 @@ const rel = (id: number, name: string, version: string, blobs: string[] = []): R
   packages: [],
 });
 const stem = (id: number, name: string, version: string, os = 'debian-12'): StemcellRecord => ({
-  id, name, version, operating_system: os, cpi_cid: null, blob_id: `st-${id}`, cloud_properties: {}, uploaded_at: '2026-01-01T00:00:00Z',
+  id, name, version, operating_system: os, cpi_cid: null, blob_id: `st-${id}`, image_blob_id: null, cloud_properties: {}, uploaded_at: '2026-01-01T00:00:00Z',
 });
 const manifest = (releases: string, stemcells = '[]') => `name: x\nreleases: ${releases}\nstemcells: ${stemcells}\n`;
 
@@ -168,7 +168,8 @@ test('on the store: a deployment lock held refuses deployment:*, naming that dep
 
 // ---- CatalogRemoval on a real store and blobstore -----------------------------------------------------
 
-async function removalFixture(t: { context: { stores: DirectorStore[]; runners: TaskRunner[] } }, deleteStemcell?: (cid: string) => Promise<unknown>) {
+/** A stemcell uploaded with a CPI: its image recorded, or (`legacy`) as before migration 4, found only in its tarball. */
+async function removalFixture(t: { context: { stores: DirectorStore[]; runners: TaskRunner[] } }, deleteStemcell?: (cid: string) => Promise<unknown>, o: { legacy?: boolean } = {}) {
   const store = await open(t);
   const root = join(scratchDir('director-cleanup-blobs'), 'blobs');
   const blobs = new Blobstore(root);
@@ -180,7 +181,7 @@ async function removalFixture(t: { context: { stores: DirectorStore[]; runners: 
   const tgz = await tarball({ 'stemcell.MF': 'name: ingot-local\nversion: "1"\noperating_system: debian-12\n', image });
   const blobId = await blobs.put(tgz);
   const imageId = await blobs.put(image);
-  const record = await store.addStemcell({ name: 'ingot-local', version: '1', operating_system: 'debian-12', cpi_cid: 'sc-123', blob_id: blobId, cloud_properties: {} });
+  const record = await store.addStemcell({ name: 'ingot-local', version: '1', operating_system: 'debian-12', cpi_cid: 'sc-123', blob_id: blobId, image_blob_id: o.legacy ? null : imageId, cloud_properties: {} });
   return { store, blobs, removal, record, blobId, imageId };
 }
 
@@ -215,6 +216,13 @@ test('a stemcell deleted: the CPI asked with its cid, the record gone, its tarba
   t.is(await f.store.stemcell('ingot-local', '1'), undefined);
   t.is((await f.store.task(out.task_id))!.state, 'done');
   await t.throwsAsync(f.removal.deleteStemcell('ingot-local', '1', 'admin'), { instanceOf: CatalogError, message: 'Stemcell ingot-local/1' });
+});
+
+test('a stemcell recorded before its image blob was (migration 4): the image is found in its tarball and removed too', async (t) => {
+  const f = await removalFixture(t, async () => undefined, { legacy: true });
+  const out = await f.removal.deleteStemcell('ingot-local', '1', 'admin');
+  t.deepEqual(out.blobs, [f.blobId, f.imageId].sort());
+  t.false(existsSync(f.blobs.pathOf(f.imageId)));
 });
 
 test('a stemcell in use by a deployment is refused naming it, before any task or CPI call', async (t) => {
